@@ -1,0 +1,16 @@
+"""gunicorn settings for `make run` and the benchmark.
+
+Threads in each worker keep slow blob uploads from blocking other requests; gunicorn sets
+``wsgi.input_terminated`` so streamed (chunked, no Content-Length) PATCH bodies are read to
+EOF, and serves local blob files with sendfile through ``wsgi.file_wrapper``.
+"""
+
+import os
+
+bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+workers = int(os.environ.get("WEB_WORKERS", "2"))
+worker_class = "gthread"
+threads = int(os.environ.get("WEB_THREADS", "8"))
+timeout = int(os.environ.get("WEB_TIMEOUT", "300"))
+graceful_timeout = 30
+accesslog = os.environ.get("WEB_ACCESS_LOG") or None
