@@ -65,6 +65,7 @@ class Skopeo:
         if not self.executable:
             raise ServerError("skopeo is not installed")
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="skopeo-"))
+        self.workdir.mkdir(parents=True, exist_ok=True)
         self.auth_file = self.workdir / "auth.json"
         self.auth_file.write_text('{"auths": {}}')
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import json
 import os
 import re
@@ -284,6 +285,14 @@ print("PORTAL-SETUP-RESULT " + json.dumps(result))
 """
 
 
+@functools.cache
+def _gunicorn_has_control_socket(gunicorn: str) -> bool:
+    completed = subprocess.run(
+        [gunicorn, "--help"], capture_output=True, text=True, timeout=60, check=False
+    )
+    return "--no-control-socket" in completed.stdout
+
+
 class PortalServer(_Process):
     """This portal under gunicorn, on a free loopback port, with its own data and database."""
 
@@ -368,15 +377,13 @@ class PortalServer(_Process):
         elif self.admin_database_url:
             self.database_url = self.admin_database_url
         self.manage("migrate", "--noinput")
-        self._spawn(
-            [
-                venv_bin("gunicorn"),
-                "-c",
-                str(REPO_ROOT / "registry_portal" / "gunicorn.conf.py"),
-                "registry_portal.wsgi",
-            ],
-            self.env(),
-        )
+        gunicorn = venv_bin("gunicorn")
+        argv = [gunicorn, "-c", str(REPO_ROOT / "registry_portal" / "gunicorn.conf.py")]
+        if _gunicorn_has_control_socket(gunicorn):
+            # gunicorn >= 24 listens on ~/.gunicorn/gunicorn.ctl by default: several live
+            # servers (tests, benchmark, `make run`) would fight over it.
+            argv.append("--no-control-socket")
+        self._spawn([*argv, "registry_portal.wsgi"], self.env())
         self._wait_ready()
 
     def stop(self) -> None:
