@@ -172,6 +172,13 @@ class _Process:
     def status_counts(self, since: int = 0) -> collections.Counter:
         return http_status_counts(self.log_since(since))
 
+    def requests_logged(self, since: int = 0) -> list[tuple[str, str, int]]:
+        """``(method, path, status)`` of each request in the access log since an offset."""
+        return [
+            (m["method"], m["path"], int(m["status"]))
+            for m in _ACCESS_LINE.finditer(self.log_since(since))
+        ]
+
     def cleanup(self) -> None:
         if self._own_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
