@@ -175,3 +175,23 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
 }
+
+# --- Registry (the /v2/ Distribution API) ---------------------------------------------------
+# The service name clients pass to the token service and that tokens carry as their audience.
+REGISTRY_TOKEN_SERVICE = os.environ.get("REGISTRY_TOKEN_SERVICE") or (
+    PORTAL_URL.split("://", 1)[-1].split("/", 1)[0]
+)
+# The spec asks that at least 4 MiB be accepted; larger manifests are refused with 413.
+REGISTRY_MAX_MANIFEST_BYTES = env_int("REGISTRY_MAX_MANIFEST_BYTES", 4 * 1024 * 1024)
+# DELETE of manifests, tags and blobs; when off, /v2/ answers 405 UNSUPPORTED.
+REGISTRY_DELETE_ENABLED = env_bool("REGISTRY_DELETE_ENABLED", True)
+# Uploads with no activity for this long are removed (registry_expire_uploads, expire_uploads).
+REGISTRY_UPLOAD_TTL_HOURS = env_int("REGISTRY_UPLOAD_TTL_HOURS", 24)
+# Blob pulls: "auto" redirects to a presigned URL when the blob storage is remote (S3),
+# "true" always redirects when the storage can give a URL, "false" always streams.
+REGISTRY_BLOB_REDIRECT = os.environ.get("REGISTRY_BLOB_REDIRECT", "auto").strip().lower()
+# Lifetime of the presigned URLs of blob redirects.
+REGISTRY_BLOB_REDIRECT_SECONDS = env_int("REGISTRY_BLOB_REDIRECT_SECONDS", 1200)
+# Garbage collection keeps unreferenced blobs and manifests younger than this.
+REGISTRY_GC_GRACE_MINUTES = env_int("REGISTRY_GC_GRACE_MINUTES", 60)
+# --- end Registry ---------------------------------------------------------------------------
