@@ -17,7 +17,7 @@ class RepositoryQuerySet(models.QuerySet):
         """
         from registry_portal.accounts.models import OrganizationMembership, RepositoryAccess
 
-        if user is None or not user.is_authenticated:
+        if user is None or not user.is_authenticated or not user.is_active:
             return self.filter(is_public=True)
         if user.is_superuser:
             return self.all()
