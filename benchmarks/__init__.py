@@ -1,0 +1,1 @@
+"""Side-by-side benchmarks of the portal against a reference registry (make bench)."""
