@@ -120,6 +120,8 @@ class RegistryView(View):
             response = oci_error_response(error)
         except PortalError as error:
             response = portal_error_response(error)
+        if request.method == "HEAD" and response.status_code >= 400:
+            response.content = b""  # HEAD answers carry no body, errors included
         response[API_VERSION_HEADER] = API_VERSION
         return response
 
