@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.contrib.auth import authenticate
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from registry_portal.errors import ValidationFailed
@@ -115,6 +116,15 @@ def access_token_user(*, secret: str):
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
         AccessToken.objects.filter(pk=token.pk).update(last_used_at=now)
     return token.user
+
+
+def access_token_purge(*, older_than: timedelta) -> int:
+    """Delete tokens revoked or expired longer ago than ``older_than``; returns how many."""
+    cutoff = timezone.now() - older_than
+    deleted, _ = AccessToken.objects.filter(
+        Q(revoked_at__lt=cutoff) | Q(expires_at__lt=cutoff)
+    ).delete()
+    return deleted
 
 
 def credentials_authenticate(*, username: str, password: str, request=None):
