@@ -195,3 +195,20 @@ REGISTRY_BLOB_REDIRECT_SECONDS = env_int("REGISTRY_BLOB_REDIRECT_SECONDS", 1200)
 # Garbage collection keeps unreferenced blobs and manifests younger than this.
 REGISTRY_GC_GRACE_MINUTES = env_int("REGISTRY_GC_GRACE_MINUTES", 60)
 # --- end Registry ---------------------------------------------------------------------------
+
+# --- Token service (/auth/token) ------------------------------------------------------------
+# The `iss` of our tokens: a downstream distribution registry's auth.token.issuer.
+REGISTRY_TOKEN_ISSUER = os.environ.get("REGISTRY_TOKEN_ISSUER", "registry-portal")
+# Seconds an access token lives (never less than 60, which clients treat as the minimum).
+REGISTRY_TOKEN_LIFETIME = env_int("REGISTRY_TOKEN_LIFETIME", 300)
+# Seconds a refresh token (offline_token=true, access_type=offline) lives.
+REGISTRY_REFRESH_TOKEN_LIFETIME = env_int("REGISTRY_REFRESH_TOKEN_LIFETIME", 30 * 24 * 3600)
+# The signing key (generated on first use) and its self-signed certificate, which a downstream
+# registry takes as auth.token.rootcertbundle (`manage.py registry_token_cert`).
+REGISTRY_TOKEN_KEY_FILE = Path(
+    os.environ.get("REGISTRY_TOKEN_KEY_FILE") or DATA_DIR / "keys" / "token.key"
+)
+REGISTRY_TOKEN_CERT_FILE = Path(
+    os.environ.get("REGISTRY_TOKEN_CERT_FILE") or DATA_DIR / "keys" / "token.crt"
+)
+# --- end Token service ----------------------------------------------------------------------
