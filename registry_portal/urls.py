@@ -3,7 +3,10 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from registry_portal.registry import token_views
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("registry_portal.registry.urls")),
+    path("auth/token", token_views.token, name="registry-token"),
 ]
