@@ -68,6 +68,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -149,12 +150,13 @@ STORAGES = {
 _broker_dir = DATA_DIR / "broker"
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or "filesystem://"
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    for sub in ("queue", "processed"):
+    for sub in ("queue", "processed", "control"):
         (_broker_dir / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
 else:
@@ -168,6 +170,10 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE = {
+    "purge-access-tokens": {"task": "registry_portal.accounts.tasks.purge_access_tokens",
+                            "schedule": 24 * 3600},
+}
 
 LOGGING = {
     "version": 1,
@@ -178,8 +184,8 @@ LOGGING = {
 
 # --- Registry (the /v2/ Distribution API) ---------------------------------------------------
 # The service name clients pass to the token service and that tokens carry as their audience.
-REGISTRY_TOKEN_SERVICE = os.environ.get("REGISTRY_TOKEN_SERVICE") or (
-    PORTAL_URL.split("://", 1)[-1].split("/", 1)[0]
+REGISTRY_TOKEN_SERVICE = (
+    os.environ.get("REGISTRY_TOKEN_SERVICE") or (PORTAL_URL.split("://", 1)[-1].split("/", 1)[0])
 )
 # The spec asks that at least 4 MiB be accepted; larger manifests are refused with 413.
 REGISTRY_MAX_MANIFEST_BYTES = env_int("REGISTRY_MAX_MANIFEST_BYTES", 4 * 1024 * 1024)
