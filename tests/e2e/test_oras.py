@@ -13,8 +13,10 @@ import json
 from pathlib import Path
 
 import pytest
+import requests
 
 from tests.support import images
+from tests.support.clients import parse_challenge
 
 from .conftest import creds, unique_repo
 
@@ -25,10 +27,29 @@ SBOM_TYPE = "application/vnd.example.sbom.v1+json"
 SIGNATURE_TYPE = "application/vnd.example.signature.v1+json"
 
 
-def oras_registry(target, user_creds):
+def oras_registry(target, user_creds, name: str):
+    """An oras Registry for plain HTTP, logged in for pull and push on ``name``.
+
+    oras-py caches the first token it gets and, on a 401 for lack of scope, retries with the
+    same token (oras-project/oras-py#187): its first request (HEAD of a blob) gets a
+    pull-only token, then the upload POST fails. So we ask the token service once for
+    ``pull,push`` ourselves and hand oras that token, as a CI script would.
+    """
     registry = oras_provider.Registry(hostname=target.host, insecure=True, tls_verify=False)
-    if user_creds is not None:
-        registry.auth.set_basic_auth(*user_creds)
+    if user_creds is None:
+        return registry
+    registry.auth.set_basic_auth(*user_creds)
+    response = requests.get(f"{target.server.url}/v2/", timeout=30)
+    scheme, params = parse_challenge(response.headers.get("WWW-Authenticate", ""))
+    if response.status_code == 401 and scheme == "bearer":
+        token = requests.get(
+            params["realm"],
+            params={"service": params.get("service", ""), "scope": f"repository:{name}:pull,push"},
+            auth=user_creds,
+            timeout=30,
+        )
+        assert token.status_code == 200, token.text
+        registry.auth.set_token_auth(token.json()["token"])
     return registry
 
 
@@ -68,7 +89,7 @@ def push_subject(skopeo, tmp_path):
 
 def test_oras_push_and_pull_artifact_with_subject(target, push_subject, tmp_path):
     name, subject = push_subject(target)
-    registry = oras_registry(target, target.pusher)
+    registry = oras_registry(target, target.pusher, name)
     digest, payload = push_artifact(
         registry, target, name, "sbom", tmp_path / "a", SBOM_TYPE, subject
     )
@@ -89,7 +110,7 @@ def test_oras_push_and_pull_artifact_with_subject(target, push_subject, tmp_path
 def test_referrers_lists_oras_artifacts(portal, push_subject, tmp_path):
     target = portal
     name, subject = push_subject(target)
-    registry = oras_registry(target, creds("alice"))
+    registry = oras_registry(target, creds("alice"), name)
     sbom, _ = push_artifact(registry, target, name, "sbom", tmp_path / "s", SBOM_TYPE, subject)
     signature, _ = push_artifact(
         registry, target, name, "sig", tmp_path / "g", SIGNATURE_TYPE, subject

@@ -160,7 +160,7 @@ class Skopeo:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def _parse_challenge(header: str) -> tuple[str, dict[str, str]]:
+def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
     scheme, _, rest = header.partition(" ")
     params: dict[str, str] = {}
     key = value = ""
@@ -225,7 +225,7 @@ class RegistryClient:
         if response.status_code != 401:
             return response
         challenge = response.headers.get("WWW-Authenticate", "")
-        scheme, params = _parse_challenge(challenge)
+        scheme, params = parse_challenge(challenge)
         if scheme != "bearer" or "realm" not in params:
             return response
         token = self.token(params)
