@@ -101,6 +101,13 @@ def access_token_revoke(*, token: AccessToken) -> None:
         token.save(update_fields=["revoked_at"])
 
 
+def access_token_get(*, secret: str) -> AccessToken | None:
+    """The token row a secret belongs to (valid or not), or None."""
+    if not secret.startswith(TOKEN_PREFIX):
+        return None
+    return AccessToken.objects.filter(token_hash=_hash_token(secret)).first()
+
+
 def access_token_user(*, secret: str):
     """The active user a valid, unexpired, unrevoked token belongs to, or None."""
     if not secret.startswith(TOKEN_PREFIX):

@@ -23,7 +23,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from registry_portal.accounts.models import AccessToken
-from registry_portal.accounts.services import TOKEN_PREFIX, _hash_token, credentials_authenticate
+from registry_portal.accounts.services import access_token_get, credentials_authenticate
 
 from . import tokens
 
@@ -150,13 +150,11 @@ def _authenticate(request: HttpRequest, username: str, password: str):
     user = credentials_authenticate(username=username, password=password, request=request)
     if user is None or not user.is_active:
         raise _bad_credentials()
-    access_token = None
-    if password.startswith(TOKEN_PREFIX):
-        # Which token it was, so that a refresh token dies with it. A password that merely
-        # looks like a token matches no row and binds to the password.
-        access_token = AccessToken.objects.filter(
-            user=user, token_hash=_hash_token(password)
-        ).first()
+    # Which token it was, so that a refresh token dies with it. A password that merely
+    # looks like a token matches no row and binds to the password.
+    access_token = access_token_get(secret=password)
+    if access_token is not None and access_token.user_id != user.pk:
+        access_token = None
     return user, access_token
 
 
