@@ -331,9 +331,13 @@ def upload_append(
     if not path.exists():
         raise UploadUnknown()
     hasher = _upload_hasher(upload)
-    written = storage.upload_write(
-        path=path, offset=upload.offset, stream=stream, hashers=(hasher,), limit=length
-    )
+    interrupted = False
+    try:
+        written = storage.upload_write(
+            path=path, offset=upload.offset, stream=stream, hashers=(hasher,), limit=length
+        )
+    except storage.BodyInterrupted as error:
+        written, interrupted = error.written, True
     if written:
         new_offset = upload.offset + written
         now = timezone.now()
@@ -348,10 +352,11 @@ def upload_append(
         upload.offset, upload.updated_at = new_offset, now
         upload.sha256_state = hasher.copy().hexdigest()
     _hashers.put(upload.pk, upload.offset, hasher)
-    if length is not None and written < length:
+    if interrupted or (length is not None and written < length):
         raise UploadSizeInvalid(
-            f"The body ended after {written} of {length} bytes; "
-            f"the upload continues at byte {upload.offset}."
+            f"The body ended after {written} bytes"
+            + (f" of {length}" if length is not None else "")
+            + f"; the upload continues at byte {upload.offset}."
         )
     return upload
 
@@ -432,9 +437,14 @@ def blob_upload_monolithic(
     path = storage.upload_file_create(f"single-{uuid.uuid4()}")
     try:
         hasher = hashlib.new(algorithm)
-        written = storage.upload_write(
-            path=path, offset=0, stream=stream, hashers=(hasher,), limit=length
-        )
+        try:
+            written = storage.upload_write(
+                path=path, offset=0, stream=stream, hashers=(hasher,), limit=length
+            )
+        except storage.BodyInterrupted as error:
+            raise UploadSizeInvalid(
+                f"The body was interrupted after {error.written} bytes."
+            ) from None
         if length is not None and written != length:
             raise UploadSizeInvalid(f"The body ended after {written} of {length} bytes.")
         actual = f"{algorithm}:{hasher.hexdigest()}"

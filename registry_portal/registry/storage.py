@@ -69,6 +69,15 @@ def upload_file_create(upload_id) -> Path:
     return path
 
 
+class BodyInterrupted(Exception):
+    """Reading the request body failed (client gone, malformed chunking) after ``written``
+    bytes had been written; those bytes are a valid prefix of what the client sent."""
+
+    def __init__(self, written: int):
+        super().__init__(f"The request body was interrupted after {written} bytes.")
+        self.written = written
+
+
 def upload_write(
     *,
     path: Path,
@@ -80,7 +89,7 @@ def upload_write(
     """Write ``stream`` (to EOF, or ``limit`` bytes) into the file at ``offset``; hash as it goes.
 
     Anything past ``offset`` (left by an interrupted request) is dropped first. Returns the
-    number of bytes written.
+    number of bytes written; raises ``BodyInterrupted`` when reading the body fails.
     """
     hashers = tuple(hashers)
     written = 0
@@ -89,7 +98,10 @@ def upload_write(
         handle.seek(offset)
         while limit is None or written < limit:
             want = CHUNK_SIZE if limit is None else min(CHUNK_SIZE, limit - written)
-            chunk = stream.read(want)
+            try:
+                chunk = stream.read(want)
+            except OSError as error:  # gunicorn's NoMoreData and friends, socket errors
+                raise BodyInterrupted(written) from error
             if not chunk:
                 break
             handle.write(chunk)

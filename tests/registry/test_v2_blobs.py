@@ -356,3 +356,51 @@ def test_mount_needs_pull_on_the_source(client, pushed, owner, org):
     response = registry.post(f"/v2/mallory/stash/blobs/uploads/?mount={pushed}&from=acme/app")
     assert response.status_code == 202
     assert registry.get(f"/v2/mallory/stash/blobs/{pushed}").status_code == 404
+
+
+class CutOffInput:
+    """A chunked request body whose client disappears after ``limit`` bytes."""
+
+    def __init__(self, data: bytes, limit: int):
+        self._data, self._limit, self._position = data, limit, 0
+
+    def read(self, size=-1):
+        if self._position >= self._limit:
+            raise OSError("No more data: the client went away")
+        chunk = self._data[self._position : min(self._position + size, self._limit)]
+        self._position += len(chunk)
+        return chunk
+
+    def readline(self, size=-1):
+        return self.read(size)
+
+
+def test_killed_client_mid_streamed_patch_resumes_and_never_serves_a_corrupt_blob(reg, repo):
+    location = start(reg)["Location"]
+    response = reg.request(
+        "PATCH",
+        location,
+        CONTENT_LENGTH="",
+        HTTP_TRANSFER_ENCODING="chunked",
+        **{"wsgi.input": CutOffInput(BLOB, 1200), "wsgi.input_terminated": True},
+    )
+    assert response.status_code == 400
+    assert errors(response) == ["SIZE_INVALID"]
+    assert reg.get(f"/v2/acme/app/blobs/{sha256(BLOB)}").status_code == 404
+    status = reg.get(location)
+    assert status["Range"] == "0-1199"
+    assert reg.patch_streamed(location, BLOB[1200:]).status_code == 202
+    assert reg.put(f"{location}?digest={sha256(BLOB)}").status_code == 201
+    assert reg.get(f"/v2/acme/app/blobs/{sha256(BLOB)}").getvalue() == BLOB
+
+
+def test_killed_client_mid_single_request_upload_keeps_nothing(reg, repo):
+    response = reg.request(
+        "POST",
+        f"/v2/acme/app/blobs/uploads/?digest={sha256(BLOB)}",
+        CONTENT_LENGTH="",
+        **{"wsgi.input": CutOffInput(BLOB, 1000), "wsgi.input_terminated": True},
+    )
+    assert errors(response) == ["SIZE_INVALID"]
+    assert not Blob.objects.exists()
+    assert list(storage.uploads_dir().iterdir()) == []
