@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "registry_portal.accounts",
     "registry_portal.registry",
+    "promotions",
 ]
 
 MIDDLEWARE = [

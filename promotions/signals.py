@@ -1,0 +1,21 @@
+"""Receivers of the promotions app. They only queue tasks, and only after the commit.
+
+A tag saved as created, or with a new manifest, is a push (or a promotion into the
+repository, which continues a chain): its repository's policies are evaluated.
+"""
+
+from django.db import transaction
+from django.db.models.signals import post_save
+from django.dispatch import receiver
+
+from registry_portal.registry.models import Tag
+
+from . import tasks
+
+
+@receiver(post_save, sender=Tag, dispatch_uid="promotions.queue_for_tag")
+def queue_promotions_for_tag(sender, instance: Tag, created: bool, update_fields=None, **kwargs):
+    if not (created or (update_fields and "manifest" in update_fields)):
+        return
+    args = (instance.pk, instance.manifest_id, instance.pushed_at.isoformat())
+    transaction.on_commit(lambda: tasks.promote_pushed_tag.delay(*args))
