@@ -65,6 +65,10 @@ INSTALLED_APPS = [
     "registry_portal.accounts",
     "registry_portal.registry",
     "promotions",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
 ]
 
 MIDDLEWARE = [
@@ -221,3 +225,35 @@ REGISTRY_TOKEN_CERT_FILE = Path(
     os.environ.get("REGISTRY_TOKEN_CERT_FILE") or DATA_DIR / "keys" / "token.crt"
 )
 # --- end Token service ----------------------------------------------------------------------
+
+# --- REST API (/api/v1/) --------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "registry_portal.api.authentication.AccessTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "registry_portal.api.pagination.PageNumberPagination",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "registry_portal.api.schema.AutoSchema",
+    "EXCEPTION_HANDLER": "registry_portal.api.exceptions.exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Registry portal API",
+    "DESCRIPTION": "Organizations, teams, repositories, tags, promotion policies and records. "
+    "Authenticate with a personal access token (`Authorization: Bearer <token>`) or a "
+    "browser session (with CSRF). Every error has the shape "
+    '`{"error": {"code", "message", "fields"}}`.',
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+}
+# --- end REST API ---------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from registry_portal.registry import token_views
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/", include("registry_portal.api.urls")),
     path("", include("registry_portal.registry.urls")),
     path("auth/token", token_views.token, name="registry-token"),
 ]

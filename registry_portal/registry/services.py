@@ -765,3 +765,48 @@ def garbage_collect(*, dry_run: bool = False, grace: timedelta | None = None) ->
         report.blobs.append(digest)
         report.bytes_freed += size
     return report
+
+
+# --- Repository management (pages and the REST API) -----------------------------------------
+
+
+def repository_create_in_namespace(
+    *,
+    actor,
+    namespace_name: str,
+    name: str,
+    is_public: bool = False,
+    immutable_tags: bool = False,
+    description: str = "",
+) -> Repository:
+    """Create a repository as ``actor``, who must be allowed to create in the namespace.
+
+    A user's personal namespace is created on first use, as on a first push.
+    """
+    if not namespace_may_create_repository(actor, namespace_name):
+        raise PermissionDenied(f"You may not create repositories in '{namespace_name}'.")
+    with transaction.atomic():
+        namespace = Organization.objects.filter(name=namespace_name).first()
+        if namespace is None:
+            owner = actor if namespace_name == personal_namespace_name(actor) else None
+            namespace, _ = Organization.objects.get_or_create(
+                name=namespace_name, defaults={"owner": owner}
+            )
+        return repository_create(
+            namespace=namespace,
+            name=name,
+            created_by=actor,
+            is_public=is_public,
+            immutable_tags=immutable_tags,
+            description=description,
+        )
+
+
+@transaction.atomic
+def repository_delete(*, repository: Repository) -> None:
+    """Delete a repository with its tags (recorded in no history: it goes with them).
+
+    Policies from it go too; policies into it keep their records and fail from now on.
+    Manifests and blobs it used are left to garbage collection. The caller checked admin.
+    """
+    repository.delete()

@@ -1,0 +1,1 @@
+"""REST API of accounts: organizations, members, teams, grants, the current user, tokens."""

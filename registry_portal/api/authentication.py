@@ -1,0 +1,37 @@
+"""Authentication of the REST API: personal access tokens, and the browser's session.
+
+A personal access token is the same secret that works as a registry password. It comes in
+``Authorization: Bearer <token>`` or ``Authorization: Token <token>``. A header with another
+scheme is left to the next authenticator; a token that is unknown, revoked or expired is a 401
+(the caller meant to authenticate, so answering as anonymous would mislead). The session
+(``rest_framework.authentication.SessionAuthentication``) enforces CSRF on unsafe methods.
+"""
+
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.exceptions import AuthenticationFailed
+
+from registry_portal.accounts.services import access_token_user
+
+KEYWORDS = ("bearer", "token")
+
+
+class AccessTokenAuthentication(BaseAuthentication):
+    """``Authorization: Bearer <personal access token>`` (or ``Token <...>``)."""
+
+    def authenticate(self, request):
+        parts = get_authorization_header(request).split()
+        if not parts or parts[0].lower() not in {k.encode() for k in KEYWORDS}:
+            return None
+        if len(parts) != 2:
+            raise AuthenticationFailed("Send 'Authorization: Bearer <token>', with one token.")
+        try:
+            secret = parts[1].decode("ascii")
+        except UnicodeDecodeError as exc:
+            raise AuthenticationFailed("The token is not valid.") from exc
+        user = access_token_user(secret=secret)
+        if user is None:
+            raise AuthenticationFailed("The token is not valid: unknown, revoked or expired.")
+        return user, None
+
+    def authenticate_header(self, request) -> str:
+        return 'Bearer realm="api"'

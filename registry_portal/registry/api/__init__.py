@@ -1,0 +1,1 @@
+"""REST API of the registry: repositories, tags and the tag history."""

@@ -1,0 +1,147 @@
+"""Serializers of the registry API. They shape data; every write goes through services."""
+
+import json
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from registry_portal.registry.models import Repository, Tag, TagEvent
+
+INDEX_MEDIA_TYPES = frozenset(
+    {
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+    }
+)
+
+
+class RepositorySerializer(serializers.ModelSerializer):
+    namespace = serializers.CharField(
+        source="namespace.name",
+        help_text="The organization or personal namespace; set on creation only.",
+    )
+    full_name = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = Repository
+        fields = (
+            "id",
+            "namespace_id",
+            "namespace",
+            "name",
+            "full_name",
+            "description",
+            "is_public",
+            "immutable_tags",
+            "created_at",
+            "updated_at",
+        )
+        read_only_fields = ("namespace_id", "created_at", "updated_at")
+        # Uniqueness is the service's check, with a precise field error.
+        validators = []
+
+
+class RepositoryUpdateSerializer(serializers.ModelSerializer):
+    """The settings an admin may change."""
+
+    class Meta:
+        model = Repository
+        fields = ("description", "is_public", "immutable_tags")
+
+
+class PlatformSerializer(serializers.Serializer):
+    os = serializers.CharField()
+    architecture = serializers.CharField()
+    variant = serializers.CharField(required=False)
+
+
+class TagSerializer(serializers.ModelSerializer):
+    repository = serializers.CharField(source="repository.full_name", read_only=True)
+    digest = serializers.CharField(source="manifest.digest", read_only=True)
+    media_type = serializers.CharField(source="manifest.media_type", read_only=True)
+    size = serializers.IntegerField(
+        source="manifest.size", read_only=True, help_text="Of the manifest, in bytes."
+    )
+    artifact_type = serializers.CharField(source="manifest.artifact_type", read_only=True)
+    pushed_by = serializers.CharField(
+        source="pushed_by.username", read_only=True, allow_null=True, default=None
+    )
+    provenance = serializers.JSONField(
+        read_only=True,
+        allow_null=True,
+        help_text="Set when a promotion made this tag: source repository, tag, digest, "
+        "policy, record and time. Null for a pushed tag.",
+    )
+
+    class Meta:
+        model = Tag
+        fields = (
+            "id",
+            "repository_id",
+            "repository",
+            "name",
+            "digest",
+            "media_type",
+            "size",
+            "artifact_type",
+            "pushed_by",
+            "pushed_at",
+            "provenance",
+        )
+        read_only_fields = fields
+
+
+class TagDetailSerializer(TagSerializer):
+    platforms = serializers.SerializerMethodField(
+        help_text="For an index (multi-platform image): the platforms of its manifests."
+    )
+
+    class Meta(TagSerializer.Meta):
+        fields = (*TagSerializer.Meta.fields, "platforms")
+        read_only_fields = fields
+
+    @extend_schema_field(PlatformSerializer(many=True))
+    def get_platforms(self, tag: Tag) -> list[dict]:
+        manifest = tag.manifest
+        if manifest.media_type not in INDEX_MEDIA_TYPES:
+            return []
+        try:
+            entries = json.loads(bytes(manifest.content)).get("manifests", [])
+        except (ValueError, AttributeError):
+            return []
+        platforms = []
+        for entry in entries:
+            platform = entry.get("platform") if isinstance(entry, dict) else None
+            if isinstance(platform, dict) and platform.get("os"):
+                platforms.append(
+                    {
+                        key: str(platform[key])
+                        for key in ("os", "architecture", "variant")
+                        if platform.get(key)
+                    }
+                )
+        return platforms
+
+
+class TagEventSerializer(serializers.ModelSerializer):
+    repository = serializers.CharField(source="repository.full_name", read_only=True)
+    tag = serializers.CharField(source="tag_name", read_only=True)
+    actor = serializers.CharField(
+        source="actor.username", read_only=True, allow_null=True, default=None
+    )
+    provenance = serializers.JSONField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = TagEvent
+        fields = (
+            "id",
+            "repository_id",
+            "repository",
+            "tag",
+            "old_digest",
+            "new_digest",
+            "actor",
+            "provenance",
+            "created_at",
+        )
+        read_only_fields = fields
