@@ -134,7 +134,9 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "accounts:home"
+STATICFILES_DIRS = [BASE_DIR / "registry_portal" / "static"]
 
 # --- Blob storage ---------------------------------------------------------------------------
 STORAGES = {

@@ -10,4 +10,7 @@ urlpatterns = [
     path("api/", include("registry_portal.api.urls")),
     path("", include("registry_portal.registry.urls")),
     path("auth/token", token_views.token, name="registry-token"),
+    path("", include("registry_portal.accounts.urls")),
+    path("", include("registry_portal.registry.urls_pages")),
+    path("", include("promotions.urls")),
 ]

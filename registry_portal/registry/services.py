@@ -767,6 +767,29 @@ def garbage_collect(*, dry_run: bool = False, grace: timedelta | None = None) ->
     return report
 
 
+def repository_update(
+    *,
+    repository: Repository,
+    is_public: bool | None = None,
+    immutable_tags: bool | None = None,
+    description: str | None = None,
+) -> Repository:
+    """Change a repository's settings; only the given arguments change. The caller has
+    checked the permission (admin)."""
+    changed = []
+    for field_name, value in (
+        ("is_public", is_public),
+        ("immutable_tags", immutable_tags),
+        ("description", description),
+    ):
+        if value is not None and getattr(repository, field_name) != value:
+            setattr(repository, field_name, value)
+            changed.append(field_name)
+    if changed:
+        repository.save(update_fields=[*changed, "updated_at"])
+    return repository
+
+
 # --- Repository management (pages and the REST API) -----------------------------------------
 
 

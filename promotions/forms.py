@@ -1,0 +1,186 @@
+"""Forms of the promotion policy pages: the policy, its rule rows, and the choices they offer.
+
+The forms only shape the input: choices, and rule values split into a list. The rules
+themselves are validated by ``services.policy_errors`` (through ``policy_create``,
+``policy_update`` and ``policy_dry_run``), whose messages the views put next to the
+fields, so the browser, the admin and the API refuse the same policies with the same words.
+"""
+
+from django import forms
+from django.db.models import Exists, OuterRef, Q
+
+from registry_portal.accounts.choices import AccessLevel
+from registry_portal.accounts.models import Organization, RepositoryAccess
+from registry_portal.registry.models import Repository
+
+from .choices import (
+    FIELD_OPERATORS,
+    MULTI_VALUE_OPERATORS,
+    VULNERABILITY_FIELDS,
+    RuleField,
+    RuleOperator,
+    operator_label,
+)
+from .tag_templates import PLACEHOLDERS
+
+KEEP_TAG, TEMPLATE_TAG = "keep", "template"
+
+
+def administered_repositories(user):
+    """Repositories the user administers: the list form of ``repository_allows(.., "admin")``.
+
+    It must agree with the permission function (a test checks it).
+    """
+    if user is None or not user.is_authenticated or not user.is_active:
+        return Repository.objects.none()
+    if user.is_superuser:
+        return Repository.objects.all()
+    admin_grant = RepositoryAccess.objects.filter(
+        Q(repository=OuterRef("pk")) | Q(repository__isnull=True),
+        team__organization=OuterRef("namespace"),
+        team__members=user,
+        level__gte=AccessLevel.ADMIN,
+    )
+    return Repository.objects.filter(
+        Q(namespace__in=Organization.objects.administered_by(user)) | Exists(admin_grant)
+    )
+
+
+def rule_values(operator: str, text: str) -> list[str]:
+    """The values of a rule row: comma-separated for one-of operators, else the one value."""
+    if operator in MULTI_VALUE_OPERATORS:
+        return [value.strip() for value in text.split(",") if value.strip()]
+    return [text.strip()] if text.strip() else []
+
+
+class OperatorSelect(forms.Select):
+    """Each option says which fields it fits, so the page's script can filter them."""
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        fields = [str(f) for f, operators in FIELD_OPERATORS.items() if value in operators]
+        option["attrs"]["data-fields"] = " ".join(fields)
+        if value == RuleOperator.EQUALS:
+            option["attrs"]["data-count-label"] = operator_label(VULNERABILITY_FIELDS[0], value)
+        return option
+
+
+class FieldSelect(forms.Select):
+    """Each option says what its values are: text, a count, or a time."""
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        if value in VULNERABILITY_FIELDS:
+            option["attrs"]["data-kind"] = "count"
+        elif value == RuleField.LAST_UPDATED:
+            option["attrs"]["data-kind"] = "time"
+        else:
+            option["attrs"]["data-kind"] = "text"
+        return option
+
+
+class RuleForm(forms.Form):
+    """One rule row: field, operator, values."""
+
+    field = forms.ChoiceField(label="Field", choices=RuleField.choices, widget=FieldSelect)
+    operator = forms.ChoiceField(
+        label="Operator",
+        choices=[(op.value, op.label) for op in RuleOperator],
+        widget=OperatorSelect,
+    )
+    values = forms.CharField(
+        label="Value",
+        required=False,
+        max_length=4000,
+        help_text="Several values (one of, not one of): separate them with commas.",
+    )
+
+    def rule(self) -> dict:
+        """The rule as the services take it."""
+        data = self.cleaned_data
+        return {
+            "field": data["field"],
+            "operator": data["operator"],
+            "values": rule_values(data["operator"], data["values"]),
+        }
+
+
+RuleFormSet = forms.formset_factory(RuleForm, extra=0, can_delete=True, max_num=50)
+
+
+class TargetRepositorySelect(forms.Select):
+    """Each repository option carries its organization, for the page's script to filter."""
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        if getattr(value, "instance", None) is not None:
+            option["attrs"]["data-org"] = str(value.instance.namespace_id)
+        return option
+
+
+class TargetChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj):
+        return obj.full_name
+
+
+class PolicyForm(forms.Form):
+    """A promotion policy but its rules: name, target, tag template, enabled."""
+
+    name = forms.CharField(label="Name", max_length=100)
+    description = forms.CharField(
+        label="Description",
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    target_organization = forms.ModelChoiceField(
+        label="Target organization",
+        queryset=Organization.objects.none(),
+        empty_label="Choose an organization…",
+    )
+    target = TargetChoiceField(
+        label="Target repository",
+        queryset=Repository.objects.none(),
+        empty_label="Choose a repository…",
+        widget=TargetRepositorySelect,
+        help_text="Only repositories you administer are offered.",
+    )
+    tag_mode = forms.ChoiceField(
+        label="Tag in the target",
+        choices=[(KEEP_TAG, "Keep the source tag"), (TEMPLATE_TAG, "Use a tag template")],
+        widget=forms.RadioSelect,
+        initial=KEEP_TAG,
+    )
+    tag_template = forms.CharField(
+        label="Tag template",
+        required=False,
+        max_length=200,
+        help_text="Placeholders: "
+        + "; ".join(f"{code} {meaning}" for code, meaning in PLACEHOLDERS.items())
+        + ". Times are the promotion's, in UTC.",
+    )
+    enabled = forms.BooleanField(label="Enabled", required=False, initial=True)
+
+    def __init__(self, *args, user, source: Repository, **kwargs):
+        super().__init__(*args, **kwargs)
+        targets = (
+            administered_repositories(user)
+            .exclude(pk=source.pk)
+            .select_related("namespace")
+            .order_by("namespace__name", "name")
+        )
+        self.fields["target"].queryset = targets
+        self.fields["target_organization"].queryset = Organization.objects.filter(
+            Exists(targets.filter(namespace=OuterRef("pk")))
+        )
+
+    def clean(self):
+        cleaned = super().clean()
+        organization, target = cleaned.get("target_organization"), cleaned.get("target")
+        if organization and target and target.namespace_id != organization.pk:
+            self.add_error("target", f"{target.full_name} is not in {organization.name}.")
+        if cleaned.get("tag_mode") == KEEP_TAG:
+            cleaned["tag_template"] = ""
+        elif cleaned.get("tag_mode") == TEMPLATE_TAG and not cleaned.get("tag_template"):
+            self.add_error("tag_template", "Give a template, or choose to keep the source tag.")
+        return cleaned

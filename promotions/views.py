@@ -1,0 +1,362 @@
+"""The Promotions and Activity tabs of a repository, and the promotion policy form.
+
+Every write goes through ``promotions.services``, which checks the permissions again (admin
+on the source and the target) and validates the rules; its ``ValidationFailed.detail`` is
+mapped onto the form, the rule rows included (``rules.<n>``), so each message appears next
+to what it is about.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied as Forbidden
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.db.models import Prefetch, Q
+from django.http import HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.views.generic import TemplateView, View
+
+from registry_portal.accounts.choices import Action
+from registry_portal.errors import PermissionDenied, ValidationFailed
+from registry_portal.registry.models import TagEvent
+from registry_portal.registry.pages import RepositoryPageMixin
+
+from . import services, tasks
+from .choices import RuleField, RuleOperator, operator_label
+from .forms import KEEP_TAG, TEMPLATE_TAG, PolicyForm, RuleFormSet, administered_repositories
+from .models import PromotionPolicy, PromotionRecord
+from .tag_templates import TagTemplate
+
+RECENT_RECORDS = 5
+RECORDS_PER_PAGE = 25
+PREVIEW_TAG = "1.0-stable"
+
+
+def rule_phrase(rule) -> dict:
+    """A rule in words, e.g. {field: "tag name", operator: "ends with", values: "stable"}."""
+    return {
+        "field": str(RuleField(rule.field).label).split(" (")[0],
+        "operator": operator_label(rule.field, rule.operator),
+        "values": ", ".join(rule.values),
+    }
+
+
+def policies_url(repository) -> str:
+    """The Promotions tab of a repository."""
+    namespace, _, name = repository.full_name.partition("/")
+    return reverse("promotions:policies", kwargs={"namespace": namespace, "name": name})
+
+
+def _policies_with_history(queryset):
+    recent = PromotionRecord.objects.order_by("-created_at", "-id")
+    return queryset.select_related(
+        "source__namespace", "target__namespace", "updated_by"
+    ).prefetch_related(
+        "rules",
+        Prefetch("records", queryset=recent[:RECENT_RECORDS], to_attr="recent_records"),
+    )
+
+
+def _describe(policies: list[PromotionPolicy], user) -> list[PromotionPolicy]:
+    """Add each policy's rules in words and whether the user may change it (one query)."""
+    repository_ids = {p.source_id for p in policies} | {p.target_id for p in policies}
+    administered = set(
+        administered_repositories(user)
+        .filter(pk__in=[pk for pk in repository_ids if pk])
+        .values_list("pk", flat=True)
+    )
+    for policy in policies:
+        policy.phrases = [rule_phrase(rule) for rule in policy.rules.all()]
+        policy.can_change = policy.source_id in administered and (
+            policy.target_id is None or policy.target_id in administered
+        )
+        policy.can_delete = policy.source_id in administered or policy.target_id in administered
+    return policies
+
+
+class PolicyListView(RepositoryPageMixin, TemplateView):
+    """The Promotions tab: policies from this repository, and those into it."""
+
+    template_name = "promotions/policy_list.html"
+    tab = "promotions"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        user = self.request.user
+        outgoing = list(
+            _policies_with_history(PromotionPolicy.objects.filter(source=self.repository))
+        )
+        incoming = list(
+            _policies_with_history(
+                PromotionPolicy.objects.visible_to(user).filter(target=self.repository)
+            )
+        )
+        context.update(
+            outgoing=_describe(outgoing, user),
+            incoming=_describe(incoming, user),
+        )
+        return context
+
+
+class PolicyActionMixin(RepositoryPageMixin):
+    """A POST on one policy of this repository (as source or target)."""
+
+    def get_policy(self) -> PromotionPolicy:
+        return get_object_or_404(
+            PromotionPolicy.objects.select_related("source__namespace", "target__namespace"),
+            Q(source=self.repository) | Q(target=self.repository),
+            pk=self.kwargs["policy_id"],
+        )
+
+    def done(self):
+        return HttpResponseRedirect(policies_url(self.repository))
+
+
+class PolicyEnableView(PolicyActionMixin, View):
+    """Turn a policy on or off (admins of source and target)."""
+
+    def post(self, request, *args, **kwargs):
+        policy = self.get_policy()
+        enabled = request.POST.get("enabled") == "on"
+        try:
+            services.policy_update(actor=request.user, policy=policy, enabled=enabled)
+        except PermissionDenied as error:
+            raise Forbidden(error.message) from error
+        state = "enabled" if enabled else "disabled"
+        messages.success(request, f"The policy “{policy.name}” is {state}.")
+        return self.done()
+
+
+class PolicyDeleteView(PolicyActionMixin, View):
+    """Delete a policy (admins of its source or its target); its records stay."""
+
+    def post(self, request, *args, **kwargs):
+        policy = self.get_policy()
+        try:
+            services.policy_delete(actor=request.user, policy=policy)
+        except PermissionDenied as error:
+            raise Forbidden(error.message) from error
+        messages.success(request, f"The policy “{policy.name}” was deleted.")
+        return self.done()
+
+
+class PolicyFormMixin(RepositoryPageMixin):
+    """The New/Edit policy form: a policy form, rule rows, and the service's errors on them."""
+
+    template_name = "promotions/policy_form.html"
+    required_action = Action.ADMIN
+    tab = "promotions"
+    policy: PromotionPolicy | None = None
+
+    def forms(self, data=None, initial=None, rules_initial=None):
+        form = PolicyForm(data, initial=initial, user=self.request.user, source=self.repository)
+        rules = RuleFormSet(data, initial=rules_initial, prefix="rules")
+        return form, rules
+
+    def get(self, request, *args, **kwargs):
+        form, rules = self.forms(**self.initial())
+        return self.render(form, rules)
+
+    def render(self, form, rules, status=200):
+        context = self.get_context_data(
+            form=form,
+            rules=rules,
+            policy=self.policy,
+            operator_labels={op.value: op.label for op in RuleOperator},
+            preview_tag=PREVIEW_TAG,
+        )
+        return self.render_to_response(context, status=status)
+
+    def post(self, request, *args, **kwargs):
+        form, rules = self.forms(request.POST)
+        if not (form.is_valid() and rules.is_valid()):
+            return self.render(form, rules, status=400)
+        kept = [f for f in rules.forms if f.cleaned_data and not f.cleaned_data.get("DELETE")]
+        data = form.cleaned_data
+        try:
+            with transaction.atomic():
+                policy = self.save(data, [f.rule() for f in kept])
+                if "apply" in request.POST:
+                    args = (policy.pk, request.user.pk)
+                    transaction.on_commit(lambda: tasks.apply_policy.delay(*args))
+        except ValidationFailed as error:
+            self.show_errors(error, form, kept)
+            return self.render(form, rules, status=400)
+        except PermissionDenied as error:
+            form.add_error(None, error.message)
+            return self.render(form, rules, status=403)
+        messages.success(request, f"The policy “{policy.name}” is saved.")
+        if "apply" in request.POST:
+            messages.info(
+                request, "It is being applied to the existing tags; see the Activity tab."
+            )
+        cycle = services.policy_cycle(
+            source=policy.source, target=policy.target, exclude_policy_id=policy.pk
+        )
+        if cycle and policy.enabled:
+            messages.warning(
+                request,
+                "This policy closes a loop: "
+                + " → ".join(cycle)
+                + ". Promotions never re-enter a repository an image already came through, "
+                "so the loop stops, but check that this is what you want.",
+            )
+        return HttpResponseRedirect(policies_url(self.repository))
+
+    @staticmethod
+    def show_errors(error: ValidationFailed, form, kept_rule_forms) -> None:
+        detail = error.detail or {error.field or "__all__": [error.message]}
+        for key, errors in detail.items():
+            if key.startswith("rules."):
+                kept_rule_forms[int(key.split(".", 1)[1])].add_error(None, errors)
+            elif key in form.fields:
+                form.add_error(key, errors)
+            else:
+                form.add_error(None, errors)
+
+
+class PolicyCreateView(PolicyFormMixin, TemplateView):
+    """New promotion policy, with this repository as its source."""
+
+    def initial(self) -> dict:
+        return {"initial": {"enabled": True, "tag_mode": KEEP_TAG}, "rules_initial": []}
+
+    def save(self, data, rules) -> PromotionPolicy:
+        return services.policy_create(
+            actor=self.request.user,
+            source=self.repository,
+            target=data["target"],
+            name=data["name"],
+            description=data["description"],
+            rules=rules,
+            tag_template=data["tag_template"],
+            enabled=data["enabled"],
+        )
+
+
+class PolicyUpdateView(PolicyFormMixin, TemplateView):
+    """Edit a promotion policy of this repository."""
+
+    def get_policy(self) -> PromotionPolicy:
+        if self.policy is None:
+            self.policy = get_object_or_404(
+                PromotionPolicy.objects.select_related("target__namespace").prefetch_related(
+                    "rules"
+                ),
+                source=self.repository,
+                pk=self.kwargs["policy_id"],
+            )
+        return self.policy
+
+    def get(self, request, *args, **kwargs):
+        self.get_policy()
+        return super().get(request, *args, **kwargs)
+
+    def post(self, request, *args, **kwargs):
+        self.get_policy()
+        return super().post(request, *args, **kwargs)
+
+    def initial(self) -> dict:
+        policy = self.policy
+        return {
+            "initial": {
+                "name": policy.name,
+                "description": policy.description,
+                "target_organization": policy.target.namespace_id if policy.target else None,
+                "target": policy.target_id,
+                "tag_mode": TEMPLATE_TAG if policy.tag_template else KEEP_TAG,
+                "tag_template": policy.tag_template,
+                "enabled": policy.enabled,
+            },
+            "rules_initial": [
+                {"field": r.field, "operator": r.operator, "values": ", ".join(r.values)}
+                for r in policy.rules.all()
+            ],
+        }
+
+    def save(self, data, rules) -> PromotionPolicy:
+        return services.policy_update(
+            actor=self.request.user,
+            policy=self.policy,
+            target=data["target"],
+            name=data["name"],
+            description=data["description"],
+            rules=rules,
+            tag_template=data["tag_template"],
+            enabled=data["enabled"],
+        )
+
+
+class TagTemplatePreviewView(RepositoryPageMixin, View):
+    """JSON for the form's live preview: what a template renders now, and what is wrong."""
+
+    required_action = Action.ADMIN
+
+    def get(self, request, *args, **kwargs):
+        template = TagTemplate(request.GET.get("template", "")[:200])
+        tag = request.GET.get("tag", "")[:128] or PREVIEW_TAG
+        now = datetime.now(UTC)
+        return JsonResponse(
+            {
+                "tag": tag,
+                "preview": template.preview(now=now, tag=tag),
+                "errors": template.validate(),
+                "warnings": template.warnings(),
+                "now": now.strftime("%Y-%m-%d %H:%M:%S UTC"),
+            }
+        )
+
+
+class PolicyDryRunView(RepositoryPageMixin, View):
+    """The form's dry-run panel: which existing tags the rules would promote, and as what."""
+
+    required_action = Action.ADMIN
+
+    def post(self, request, *args, **kwargs):
+        rules = RuleFormSet(request.POST, prefix="rules")
+        mode = request.POST.get("tag_mode", KEEP_TAG)
+        template = request.POST.get("tag_template", "") if mode == TEMPLATE_TAG else ""
+        context = {"rows": [], "errors": []}
+        if not rules.is_valid():
+            context["errors"] = ["Complete every rule row (field and operator) first."]
+        else:
+            kept = [f for f in rules.forms if f.cleaned_data and not f.cleaned_data.get("DELETE")]
+            try:
+                context["rows"] = services.policy_dry_run(
+                    source=self.repository, rules=[f.rule() for f in kept], tag_template=template
+                )
+            except ValidationFailed as error:
+                for key, messages_ in (error.detail or {}).items():
+                    where = (
+                        f"Rule {int(key.split('.', 1)[1]) + 1}"
+                        if key.startswith("rules.")
+                        else "Tag template"
+                    )
+                    context["errors"].extend(f"{where}: {message}" for message in messages_)
+        context["matches"] = sum(1 for row in context["rows"] if row.outcome == "match")
+        return TemplateResponse(request, "promotions/_dry_run.html", context)
+
+
+class RepositoryActivityView(RepositoryPageMixin, TemplateView):
+    """The Activity tab: tag history (pushes, moves, deletions, promotions in) and every
+    promotion attempt from or into this repository, with skipped and failed reasons."""
+
+    template_name = "promotions/repository_activity.html"
+    tab = "activity"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        events = TagEvent.objects.filter(repository=self.repository).select_related("actor")
+        records = PromotionRecord.objects.filter(
+            Q(source_repository=self.repository) | Q(target_repository=self.repository)
+        ).select_related("triggered_by")
+        context.update(
+            events=Paginator(events, RECORDS_PER_PAGE).get_page(self.request.GET.get("page")),
+            records=Paginator(records, RECORDS_PER_PAGE).get_page(self.request.GET.get("rpage")),
+        )
+        return context
