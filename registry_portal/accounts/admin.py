@@ -9,6 +9,8 @@ from django.contrib import admin, messages
 from django.utils import timezone
 from django.utils.html import format_html
 
+from registry_portal.admin_inlines import TabularInline
+
 from . import services
 from .models import AccessToken, Organization, OrganizationMembership, RepositoryAccess, Team
 from .permissions import organization_is_admin
@@ -57,20 +59,20 @@ class OrgScopedAdmin(admin.ModelAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(TabularInline):
     model = OrganizationMembership
     extra = 0
     autocomplete_fields = ("user",)
 
 
-class TeamInline(admin.TabularInline):
+class TeamInline(TabularInline):
     model = Team
     extra = 0
     fields = ("name", "description")
     show_change_link = True
 
 
-class GrantInline(admin.TabularInline):
+class GrantInline(TabularInline):
     model = RepositoryAccess
     extra = 0
     autocomplete_fields = ("repository",)

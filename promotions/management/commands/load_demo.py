@@ -1,4 +1,5 @@
-"""Load the demo: organizations dev and qa, their teams, a team lead, and the website repos.
+"""Load the demo: organizations dev and qa, their teams, a team lead, the website repos, and
+the seed promotion policy (dev/website, tag ends with `stable` → qa/website, timestamp tag).
 
 Idempotent: running it again changes nothing that exists.
 """
@@ -7,12 +8,14 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from promotions import services as promotion_services
 from registry_portal.accounts import services
 from registry_portal.accounts.choices import AccessLevel
 from registry_portal.accounts.models import Organization, Team
 from registry_portal.registry.models import Repository
 from registry_portal.registry.services import repository_create
 
+SEED_POLICY = "stable builds to QA"
 DEMO_PASSWORD = "demo-password"  # noqa: S105 - documented demo accounts for a laptop
 
 USERS = {
@@ -44,8 +47,21 @@ class Command(BaseCommand):
             services.access_grant(team=team, level=AccessLevel.READ_WRITE, repository=repo)
             leads = self._team(org, "leads", users["lead"])
             services.access_grant(team=leads, level=AccessLevel.ADMIN, repository=repo)
-        self.stdout.write(
-            f"Demo users (password '{DEMO_PASSWORD}'): {', '.join(sorted(USERS))}"
+        self._seed_policy(users["lead"])
+        self.stdout.write(f"Demo users (password '{DEMO_PASSWORD}'): {', '.join(sorted(USERS))}")
+
+    def _seed_policy(self, lead) -> None:
+        source = Repository.objects.get(namespace__name="dev", name="website")
+        if source.promotion_policies.filter(name=SEED_POLICY).exists():
+            return
+        promotion_services.policy_create(
+            actor=lead,
+            source=source,
+            target=Repository.objects.get(namespace__name="qa", name="website"),
+            name=SEED_POLICY,
+            description="Stable builds go to QA, tagged with the time of promotion.",
+            rules=[{"field": "tag_name", "operator": "ew", "values": ["stable"]}],
+            tag_template="%Y%m%d-%H%M%S",
         )
 
     def _user(self, username: str, about: str):

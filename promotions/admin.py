@@ -1,0 +1,296 @@
+"""Admin for promotion policies (with their rules inline) and the read-only promotion records.
+
+The same validation and permission rules as the services: a policy is saved through
+``services.policy_create``/``policy_update``, so errors show next to their fields.
+"""
+
+from django import forms
+from django.contrib import admin, messages
+from django.utils.html import format_html
+
+from registry_portal.accounts.choices import Action
+from registry_portal.accounts.permissions import repository_allows
+from registry_portal.admin_inlines import TabularInline
+from registry_portal.errors import PermissionDenied, ValidationFailed
+from registry_portal.registry.models import Repository
+
+from . import services
+from .engine import validate_rule
+from .models import PolicyRule, PromotionPolicy, PromotionRecord
+
+
+class PolicyRuleForm(forms.ModelForm):
+    values = forms.CharField(
+        label="values",
+        help_text="One value, or several separated by commas (for 'one of' / 'not one of').",
+    )
+
+    class Meta:
+        model = PolicyRule
+        fields = ("field", "operator", "values")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.initial["values"] = ", ".join(self.instance.values)
+
+    def clean_values(self):
+        return [value.strip() for value in self.cleaned_data["values"].split(",") if value.strip()]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("field") and data.get("operator") and "values" in data:
+            errors = validate_rule(data["field"], data["operator"], data["values"])
+            if errors:
+                raise forms.ValidationError(errors)
+        return data
+
+
+class PolicyRuleInline(TabularInline):
+    model = PolicyRule
+    form = PolicyRuleForm
+    extra = 1
+    fields = ("field", "operator", "values")
+
+
+class PolicyForm(forms.ModelForm):
+    class Meta:
+        model = PromotionPolicy
+        fields = ("name", "description", "source", "target", "enabled", "tag_template")
+
+    def __init__(self, *args, request=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if request is not None and not request.user.is_superuser:
+            administered = [
+                r.pk
+                for r in Repository.objects.visible_to(request.user).select_related("namespace")
+                if repository_allows(request.user, r, Action.ADMIN)
+            ]
+            for name in ("source", "target"):
+                if name in self.fields:
+                    self.fields[name].queryset = Repository.objects.filter(pk__in=administered)
+
+    def clean(self):
+        data = super().clean()
+        source = data.get("source") or getattr(self.instance, "source", None)
+        errors = services.policy_errors(
+            name=data.get("name", ""),
+            source=source,
+            target=data.get("target"),
+            tag_template=data.get("tag_template", ""),
+            rules=[],
+        )
+        for field, messages_ in errors.items():
+            if field in self.fields:
+                self.add_error(field, messages_)
+        return data
+
+
+@admin.register(PromotionPolicy)
+class PromotionPolicyAdmin(admin.ModelAdmin):
+    form = PolicyForm
+    inlines = (PolicyRuleInline,)
+    list_display = ("name", "source", "target", "enabled", "tag_template", "updated_at")
+    list_filter = ("enabled", "source__namespace", "target__namespace")
+    search_fields = ("name", "source__name", "target__name", "description")
+    list_select_related = ("source__namespace", "target__namespace")
+    readonly_fields = ("created_by", "created_at", "updated_by", "updated_at")
+    actions = ("enable", "disable", "apply")
+
+    def get_readonly_fields(self, request, obj=None):
+        # A policy belongs to its source repository; create another to promote from elsewhere.
+        return ("source", *self.readonly_fields) if obj else self.readonly_fields
+
+    def get_form(self, request, obj=None, **kwargs):
+        form_class = super().get_form(request, obj, **kwargs)
+
+        class RequestPolicyForm(form_class):
+            def __init__(self, *args, **inner):
+                super().__init__(*args, request=request, **inner)
+
+        return RequestPolicyForm
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).visible_to(request.user)
+
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_staff
+
+    def has_view_permission(self, request, obj=None):
+        return self.has_module_permission(request)
+
+    def has_add_permission(self, request):
+        return self.has_module_permission(request)
+
+    def has_change_permission(self, request, obj=None):
+        if obj is None:
+            return self.has_module_permission(request)
+        return all(
+            repository_allows(request.user, r, Action.ADMIN)
+            for r in (obj.source, obj.target)
+            if r is not None
+        )
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is None:
+            return self.has_module_permission(request)
+        return any(
+            repository_allows(request.user, r, Action.ADMIN)
+            for r in (obj.source, obj.target)
+            if r is not None
+        )
+
+    def _rules_from(self, formsets) -> list[dict]:
+        rules = []
+        for formset in formsets:
+            for form in formset.forms:
+                data = getattr(form, "cleaned_data", None)
+                if data and not data.get("DELETE") and data.get("field"):
+                    rules.append(
+                        {
+                            "field": data["field"],
+                            "operator": data["operator"],
+                            "values": data["values"],
+                        }
+                    )
+        return rules
+
+    def save_related(self, request, form, formsets, change):
+        """Policies and rules are written together by the services, in save_model's place."""
+        data = form.cleaned_data
+        rules = self._rules_from(formsets)
+        for formset in formsets:  # what the admin's change message reads after a save
+            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        try:
+            if change:
+                policy = services.policy_update(
+                    actor=request.user,
+                    policy=form.instance,
+                    target=data["target"],
+                    name=data["name"],
+                    rules=rules,
+                    tag_template=data["tag_template"],
+                    description=data["description"],
+                    enabled=data["enabled"],
+                )
+            else:
+                policy = services.policy_create(
+                    actor=request.user,
+                    source=data["source"],
+                    target=data["target"],
+                    name=data["name"],
+                    rules=rules,
+                    tag_template=data["tag_template"],
+                    description=data["description"],
+                    enabled=data["enabled"],
+                )
+        except (ValidationFailed, PermissionDenied) as exc:
+            # Form validation already ran the same checks; this is a race or a direct POST.
+            self.message_user(request, _error_text(exc), messages.ERROR)
+            return
+        form.instance.pk = policy.pk  # the admin logs and redirects with this object
+        loop = services.policy_cycle(
+            source=policy.source, target=policy.target, exclude_policy_id=policy.pk
+        )
+        if loop:
+            self.message_user(
+                request,
+                "This policy closes a loop: "
+                + " → ".join(loop)
+                + ". Promotions never re-enter a repository they came through, so it will not "
+                "run forever, but check that this is what you want.",
+                messages.WARNING,
+            )
+
+    def save_model(self, request, obj, form, change):
+        """Nothing here: ``save_related`` writes through the services."""
+
+    def get_changeform_initial_data(self, request):
+        return {"enabled": True}
+
+    @admin.action(description="Enable the selected policies")
+    def enable(self, request, queryset):
+        self._set_enabled(request, queryset, True)
+
+    @admin.action(description="Disable the selected policies")
+    def disable(self, request, queryset):
+        self._set_enabled(request, queryset, False)
+
+    def _set_enabled(self, request, queryset, enabled: bool):
+        for policy in queryset:
+            try:
+                services.policy_update(actor=request.user, policy=policy, enabled=enabled)
+            except (ValidationFailed, PermissionDenied) as exc:
+                self.message_user(request, f"{policy}: {_error_text(exc)}", messages.ERROR)
+
+    @admin.action(description="Apply the selected policies to existing tags")
+    def apply(self, request, queryset):
+        for policy in queryset:
+            try:
+                records = services.policy_apply(actor=request.user, policy=policy)
+            except PermissionDenied as exc:
+                self.message_user(request, f"{policy}: {exc.message}", messages.ERROR)
+                continue
+            promoted = sum(1 for r in records if r.outcome == "promoted")
+            self.message_user(
+                request, f"{policy}: {len(records)} tags evaluated, {promoted} promoted."
+            )
+
+
+def _error_text(exc) -> str:
+    if isinstance(exc, ValidationFailed) and exc.detail:
+        return "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.detail.items())
+    return exc.message
+
+
+@admin.register(PromotionRecord)
+class PromotionRecordAdmin(admin.ModelAdmin):
+    list_display = (
+        "created_at",
+        "policy_name",
+        "source",
+        "target",
+        "outcome_badge",
+        "trigger",
+        "reason",
+    )
+    list_filter = ("outcome", "trigger", "policy")
+    search_fields = ("source_tag", "target_tag", "digest", "policy_name", "reason")
+    date_hierarchy = "created_at"
+    list_select_related = ("policy",)
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        visible = Repository.objects.visible_to(request.user).values("pk")
+        return queryset.filter(source_repository__in=visible) | queryset.filter(
+            target_repository__in=visible
+        )
+
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_staff
+
+    def has_view_permission(self, request, obj=None):
+        return self.has_module_permission(request)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="source")
+    def source(self, obj):
+        return f"{obj.source_repository_name}:{obj.source_tag}"
+
+    @admin.display(description="target")
+    def target(self, obj):
+        return f"{obj.target_repository_name}:{obj.target_tag}" if obj.target_tag else "—"
+
+    @admin.display(description="outcome", ordering="outcome")
+    def outcome_badge(self, obj):
+        return format_html("<strong>{}</strong>", obj.get_outcome_display())
