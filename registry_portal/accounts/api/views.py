@@ -1,6 +1,7 @@
 """Views of the accounts API: declarations. Reads are restricted by the selectors, writes
 checked by ``registry_portal.api.permissions`` and carried out by ``accounts.services``."""
 
+from django.contrib.auth import get_user_model
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -289,16 +290,11 @@ class MeView(RetrieveAPIView):
     permission_classes = [Authenticated]
 
     def get_object(self):
-        user = self.request.user
+        memberships = OrganizationMembership.objects.select_related("organization")
         return (
-            type(user)
-            .objects.prefetch_related(
-                Prefetch(
-                    "memberships",
-                    queryset=OrganizationMembership.objects.select_related("organization"),
-                )
-            )
-            .get(pk=user.pk)
+            get_user_model()
+            .objects.prefetch_related(Prefetch("memberships", queryset=memberships))
+            .get(pk=self.request.user.pk)
         )
 
 
