@@ -93,11 +93,11 @@ class _Process:
     def url(self) -> str:
         return f"http://{self.host}"
 
-    def _spawn(self, argv: list[str], env: dict[str, str]) -> None:
+    def _spawn(self, argv: list[str], env: dict[str, str], cwd: Path = REPO_ROOT) -> None:
         self._log_handle = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             argv,
-            cwd=REPO_ROOT,
+            cwd=cwd,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=self._log_handle,
@@ -313,8 +313,12 @@ class PortalServer(_Process):
         env: dict[str, str] | None = None,
         database_url: str | None = None,
         access_log: bool = True,
+        source_dir: str | os.PathLike | None = None,
     ):
         super().__init__(data_dir, port=port)
+        # The code to run: this checkout, or PORTAL_SOURCE_DIR (e.g. a `git archive HEAD`
+        # export, to measure committed code while the work tree is being edited).
+        self.source_dir = Path(source_dir or os.environ.get("PORTAL_SOURCE_DIR") or REPO_ROOT)
         self.extra_env = dict(env or {})
         self.admin_database_url = (
             database_url if database_url is not None else os.environ.get("DATABASE_URL", "")
@@ -326,6 +330,11 @@ class PortalServer(_Process):
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
         env.pop("DATABASE_URL", None)
+        # Tasks the live server queues (scans, promotions) stay in its own data dir (kombu's
+        # filesystem transport): on a shared broker (CI's Redis) a worker started by another
+        # test, on another database, would take them.
+        env.pop("CELERY_BROKER_URL", None)
+        env.pop("CELERY_TASK_ALWAYS_EAGER", None)
         env.update(
             DJANGO_SETTINGS_MODULE="registry_portal.settings",
             PORTAL_DATA_DIR=str(self.data_dir),
@@ -344,8 +353,8 @@ class PortalServer(_Process):
     def manage(self, *args: str, env: dict | None = None, timeout: float = 300) -> str:
         """Run ``manage.py`` with this server's environment; return stdout, raise on failure."""
         completed = subprocess.run(
-            [venv_bin("python"), str(REPO_ROOT / "manage.py"), *args],
-            cwd=REPO_ROOT,
+            [venv_bin("python"), str(self.source_dir / "manage.py"), *args],
+            cwd=self.source_dir,
             env={**self.env(), **(env or {})},
             capture_output=True,
             text=True,
@@ -385,12 +394,12 @@ class PortalServer(_Process):
             self.database_url = self.admin_database_url
         self.manage("migrate", "--noinput")
         gunicorn = venv_bin("gunicorn")
-        argv = [gunicorn, "-c", str(REPO_ROOT / "registry_portal" / "gunicorn.conf.py")]
+        argv = [gunicorn, "-c", str(self.source_dir / "registry_portal" / "gunicorn.conf.py")]
         if _gunicorn_has_control_socket(gunicorn):
             # gunicorn >= 24 listens on ~/.gunicorn/gunicorn.ctl by default: several live
             # servers (tests, benchmark, `make run`) would fight over it.
             argv.append("--no-control-socket")
-        self._spawn([*argv, "registry_portal.wsgi"], self.env())
+        self._spawn([*argv, "registry_portal.wsgi"], self.env(), cwd=self.source_dir)
         self._wait_ready()
 
     def stop(self) -> None:
