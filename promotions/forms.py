@@ -21,7 +21,6 @@ from .choices import (
     RuleOperator,
     operator_label,
 )
-from .tag_templates import PLACEHOLDERS
 
 KEEP_TAG, TEMPLATE_TAG = "keep", "template"
 
@@ -155,9 +154,8 @@ class PolicyForm(forms.Form):
         label="Tag template",
         required=False,
         max_length=200,
-        help_text="Placeholders: "
-        + "; ".join(f"{code} {meaning}" for code, meaning in PLACEHOLDERS.items())
-        + ". Times are the promotion's, in UTC.",
+        help_text="For example %Y%m%d-%H%M%S, or %n-qa (%n is the source tag). "
+        "Times are the promotion's, in UTC.",
     )
     enabled = forms.BooleanField(label="Enabled", required=False, initial=True)
 

@@ -30,7 +30,7 @@ from . import services, tasks
 from .choices import RuleField, RuleOperator, operator_label
 from .forms import KEEP_TAG, TEMPLATE_TAG, PolicyForm, RuleFormSet, administered_repositories
 from .models import PromotionPolicy, PromotionRecord
-from .tag_templates import TagTemplate
+from .tag_templates import PLACEHOLDERS, TagTemplate
 
 RECENT_RECORDS = 5
 RECORDS_PER_PAGE = 25
@@ -169,6 +169,7 @@ class PolicyFormMixin(RepositoryPageMixin):
             policy=self.policy,
             operator_labels={op.value: op.label for op in RuleOperator},
             preview_tag=PREVIEW_TAG,
+            placeholders=PLACEHOLDERS.items(),
         )
         return self.render_to_response(context, status=status)
 

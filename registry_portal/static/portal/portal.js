@@ -95,6 +95,10 @@
 
   function setupRuleRow(row, onChange) {
     fitOperators(row);
+    // The script's Remove button replaces the formset's "remove" checkbox.
+    row.querySelectorAll("input[name$='-DELETE']").forEach(function (box) {
+      box.closest(".field").hidden = true;
+    });
     row.addEventListener("change", function (event) {
       if (event.target.matches("select")) fitOperators(row);
       onChange();
@@ -124,9 +128,6 @@
     const refreshDryRun = debounce(runDryRun, 600);
 
     rules.querySelectorAll(".rule-row").forEach(function (row) { setupRuleRow(row, refreshDryRun); });
-    form.querySelectorAll("input[name$='-DELETE']").forEach(function (box) {
-      box.closest(".field").hidden = true;
-    });
     const addButton = form.querySelector("[data-add-rule]");
     addButton.hidden = false;
     addButton.addEventListener("click", function () {
@@ -168,6 +169,7 @@
     }
     function showMode() {
       templateField.hidden = mode() !== "template";
+      document.getElementById("placeholders").hidden = templateField.hidden;
       updatePreview();
     }
     function updatePreview() {
