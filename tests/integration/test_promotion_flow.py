@@ -149,10 +149,10 @@ def skopeo(tmp_path):
     return Skopeo(need_tool("skopeo"), workdir=tmp_path / "skopeo")
 
 
-def push(skopeo, portal, tmp_path, reference: str, *, seed: int) -> str:
+def push(skopeo, portal, tmp_path, reference: str, *, seed: int, creds=("dev1", PASSWORD)) -> str:
     layout = tmp_path / f"img-{seed}"
     image = images.write_image(layout, tag="t", layers=images.small_layers(2, seed=seed))
-    skopeo.push(layout, "t", f"{portal.host}/{reference}", creds=("dev1", PASSWORD), check=True)
+    skopeo.push(layout, "t", f"{portal.host}/{reference}", creds=creds, check=True)
     return image.digest
 
 
@@ -219,23 +219,22 @@ def test_an_immutable_target_tag_gives_a_failed_record(portal, worker, skopeo, t
 
 
 def test_a_worker_killed_mid_promotion_loses_nothing(portal, worker, skopeo, tmp_path):
-    """SIGKILL the worker while the promotion waits on a lock; a new worker completes it."""
+    """SIGKILL the worker while its promotion waits on a row lock; a new worker completes it."""
     if not os.environ.get("CELERY_BROKER_URL", "").startswith("redis://"):
         need(False, "Redis as the broker (redelivery after a worker dies)")
+    # The target tag exists already, so the promotion must lock its row to move it.
+    old = push(skopeo, portal, tmp_path, "qa/slow:v1", seed=6, creds=("lead", PASSWORD))
     worker.stop()
     lock_script = (
         "import time\n"
         "from django.db import transaction\n"
-        "from registry_portal.registry.models import Repository\n"
+        "from registry_portal.registry.models import Tag\n"
         "with transaction.atomic():\n"
-        "    slow = Repository.objects.filter(namespace__name='qa', name='slow')\n"
-        "    list(slow.select_for_update())\n"
+        "    rows = Tag.objects.filter(repository__namespace__name='qa', name='v1')\n"
+        "    list(rows.select_for_update())\n"
         "    print('LOCKED', flush=True)\n"
         "    time.sleep(8)\n"
     )
-    digest = push(skopeo, portal, tmp_path, "dev/slow:v1", seed=5)
-    killed = Worker(portal, tmp_path / "killed.log")
-    # Hold a lock the promotion needs, so the worker is caught in the middle of it.
     locker = subprocess.Popen(
         [venv_bin("python"), str(ROOT / "manage.py"), "shell", "-c", lock_script],
         cwd=ROOT,
@@ -243,15 +242,20 @@ def test_a_worker_killed_mid_promotion_loses_nothing(portal, worker, skopeo, tmp
         stdout=subprocess.PIPE,
         text=True,
     )
+    killed = Worker(portal, tmp_path / "killed.log")
     try:
-        assert locker.stdout.readline().strip() == "LOCKED"
+        wait_until(lambda: locker.stdout.readline().strip() == "LOCKED", 30)
+        digest = push(skopeo, portal, tmp_path, "dev/slow:v1", seed=5)
         killed.start()
-        wait_until(lambda: "promote_pushed_tag" in (tmp_path / "killed.log").read_text(), 60)
-        time.sleep(1.0)
+        log = tmp_path / "killed.log"
+        wait_until(lambda: re.search(r"promote_pushed_tag\[[^]]+\] received", log.read_text()))
+        time.sleep(1.0)  # it is now inside the promotion, waiting for the lock
         killed.stop(signal.SIGKILL)
     finally:
         locker.wait(timeout=60)
-    assert "qa/slow" not in {r["target"] for r in records(portal) if r["outcome"] == "promoted"}
+    time.sleep(1.0)
+    assert tags(portal, "qa/slow") == {"v1": old}, log.read_text()[-2000:]
+    assert not [r for r in records(portal) if r["policy"] == "keep tag"]
 
     worker.start()  # a worker runs again: the unacknowledged task is redelivered
     wait_until(lambda: tags(portal, "qa/slow").get("v1") == digest, timeout=90)
