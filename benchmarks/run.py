@@ -157,8 +157,10 @@ def build_images(workdir: Path, sizes: Sizes, log) -> dict:
             layers=images.small_layers(sizes.concurrent_layers, size=sizes.concurrent_layer_bytes),
         )
         concurrent.append(layout)
+    warmup = workdir / "warmup"
+    images.write_image(warmup, tag="v1", layers=images.small_layers(2, size=1024))
     log(f"built the test images in {time.monotonic() - started:.1f}s")
-    return {"large": large, "small": small, "concurrent": concurrent}
+    return {"large": large, "small": small, "concurrent": concurrent, "warmup": warmup}
 
 
 def run_benchmark(sizes: Sizes, workdir: Path, log) -> tuple[list[Scenario], dict]:
@@ -193,6 +195,13 @@ def run_benchmark(sizes: Sizes, workdir: Path, log) -> tuple[list[Scenario], dic
         large, push_large, pull_large, small, concurrent = (built["large"], *scenarios)
         for registry in sides:
             side = lambda scenario, r=registry: getattr(scenario, r.label)  # noqa: E731
+            # Not measured: first requests load code, open connections, make signing keys.
+            for n in range(4):
+                ref = registry.ref("warmup", f"w{n}")
+                skopeo.push(built["warmup"], "v1", ref, creds=registry.creds)
+                skopeo.pull(
+                    ref, workdir / f"warmup-{registry.label}-{n}", "v1", creds=registry.creds
+                )
             log(f"[{registry.label}] push large")
             _measure(
                 registry,
