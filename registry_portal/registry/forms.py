@@ -33,10 +33,17 @@ class RepositorySettingsForm(forms.Form):
     )
 
 
+class TeamChoiceField(forms.ModelChoiceField):
+    """Teams of one organization, by name (their organization is implied)."""
+
+    def label_from_instance(self, obj):
+        return obj.name
+
+
 class TeamAccessForm(forms.Form):
     """Give a team of the repository's organization a level on the repository."""
 
-    team = forms.ModelChoiceField(label="Team", queryset=Team.objects.none(), empty_label=None)
+    team = TeamChoiceField(label="Team", queryset=Team.objects.none(), empty_label=None)
     level = forms.TypedChoiceField(
         label="Access level", choices=GRANT_LEVELS, coerce=int, initial=AccessLevel.READ_ONLY
     )
