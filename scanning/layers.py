@@ -1,0 +1,632 @@
+"""The layer reader: stream image layers and squash them into one file tree.
+
+Each layer is a tar archive, plain, gzip or zstd compressed. `read_layer` streams
+one layer (never unpacking to disk, never holding a whole layer in memory) and
+keeps only what the catalogers need: the regular files a `wanted(path)` predicate
+accepts, every symlink and hardlink (to resolve wanted paths), the whiteouts and
+opaque directories, and the directories (so that a directory can replace a lower
+symlink). The result, `LayerContents`, depends only on the layer's bytes and on
+the predicate, so a caller may cache it by digest (`LayerCache` does, in process).
+
+`squash` applies the layers in order, following the OCI image-spec `layer.md`
+rules, and gives a `FileTree` that resolves symlinks and hardlinks for reads and
+remembers which layer each file came from.
+
+Hostile layers are expected. Every limit in `ReadLimits` turns into a
+`LayerError` subclass with a message naming the layer, and memory stays bounded
+by the kept-bytes cap plus one read buffer.
+
+Known approximation: the paths of regular files that no cataloger wants are not
+recorded, so such a file does not shadow a lower layer's symlink or kept file at
+the same path. Recording every path would cost memory proportional to the
+layer's entry count.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import gzip
+import stat
+import tarfile
+import threading
+import zlib
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+import zstandard
+
+Wanted = Callable[[str], bool]
+
+KIB = 1024
+MIB = 1024 * KIB
+GIB = 1024 * MIB
+
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+_READ_CHUNK = 1 * MIB
+_OPAQUE_MARKER = ".wh..wh..opq"
+_WHITEOUT_PREFIX = ".wh."
+
+
+class LayerError(Exception):
+    """A layer cannot be read. The message says which layer and why."""
+
+
+class CorruptLayerError(LayerError):
+    """The compression stream or the tar archive is damaged or truncated."""
+
+
+class LayerLimitError(LayerError):
+    """The layer exceeds one of the `ReadLimits` (bomb, too many entries, ...)."""
+
+
+class UnsafePathError(LayerError):
+    """A member path escapes the root with '..'."""
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """Bounds on what one layer may cost to read."""
+
+    max_file_size: int = 64 * MIB
+    max_kept_bytes: int = 512 * MIB
+    max_decompressed_bytes: int = 8 * GIB
+    max_entries: int = 500_000
+    max_path_length: int = 4096
+    max_path_depth: int = 128
+
+
+@dataclass(frozen=True)
+class LayerSource:
+    """One layer as the caller has it: its digest, media type and a way to open it."""
+
+    digest: str
+    media_type: str
+    open: Callable[[], BinaryIO]
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """A wanted regular file whose content was not kept, and why."""
+
+    path: str
+    size: int
+    reason: str
+
+
+@dataclass
+class LayerContents:
+    """What one layer contributes: the cacheable result of `read_layer`."""
+
+    digest: str
+    files: dict[str, bytes] = field(default_factory=dict)
+    modes: dict[str, int] = field(default_factory=dict)
+    symlinks: dict[str, str] = field(default_factory=dict)
+    hardlinks: dict[str, str] = field(default_factory=dict)
+    directories: set[str] = field(default_factory=set)
+    whiteouts: set[str] = field(default_factory=set)
+    opaque_dirs: set[str] = field(default_factory=set)
+    skipped: dict[str, SkippedFile] = field(default_factory=dict)
+    entry_count: int = 0
+    decompressed_bytes: int = 0
+    kept_bytes: int = 0
+
+
+def normalise_path(name: str, limits: ReadLimits = ReadLimits()) -> str:
+    """Return a tar member name as a relative POSIX path ('' for the root).
+
+    Leading '/' and './' go, '.' and empty components go, '..' is resolved
+    lexically and raises `UnsafePathError` if it would climb above the root.
+    """
+    if len(name) > limits.max_path_length:
+        raise LayerLimitError(f"path longer than {limits.max_path_length} characters")
+    parts: list[str] = []
+    for component in name.split("/"):
+        if component in ("", "."):
+            continue
+        if component == "..":
+            if not parts:
+                raise UnsafePathError(f"path escapes the root: {name!r}")
+            parts.pop()
+            continue
+        parts.append(component)
+    if len(parts) > limits.max_path_depth:
+        raise LayerLimitError(f"path deeper than {limits.max_path_depth} components")
+    return "/".join(parts)
+
+
+def _parent(path: str) -> str:
+    return path.rpartition("/")[0]
+
+
+def _join(directory: str, name: str) -> str:
+    return f"{directory}/{name}" if directory else name
+
+
+class _CountingReader:
+    """Counts the decompressed bytes tarfile pulls, and stops a bomb."""
+
+    def __init__(self, stream: BinaryIO, limit: int, digest: str) -> None:
+        self._stream = stream
+        self._limit = limit
+        self._digest = digest
+        self.count = 0
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            size = _READ_CHUNK
+        try:
+            data = self._stream.read(size)
+        except (OSError, EOFError, zlib.error, zstandard.ZstdError) as error:
+            raise CorruptLayerError(
+                f"layer {self._digest}: corrupt compressed stream: {error}"
+            ) from error
+        self.count += len(data)
+        if self.count > self._limit:
+            raise LayerLimitError(
+                f"layer {self._digest}: more than {self._limit} decompressed bytes "
+                "(decompression bomb?)"
+            )
+        return data
+
+
+def detect_compression(media_type: str, head: bytes) -> str:
+    """Return 'gzip', 'zstd' or 'none' from the media type, else from the magic bytes."""
+    media_type = media_type.lower()
+    if media_type.endswith(("+gzip", ".tar.gzip", ".tar.gz")):
+        return "gzip"
+    if media_type.endswith(("+zstd", ".tar.zstd")):
+        return "zstd"
+    if media_type.endswith(("tar", ".tar")):
+        return "none"
+    if head.startswith(GZIP_MAGIC):
+        return "gzip"
+    if head.startswith(ZSTD_MAGIC):
+        return "zstd"
+    return "none"
+
+
+class _Peekable:
+    """Gives back the bytes read to sniff the magic, then reads on."""
+
+    def __init__(self, stream: BinaryIO, head: bytes) -> None:
+        self._stream = stream
+        self._head = head
+
+    def read(self, size: int = -1) -> bytes:
+        if not self._head:
+            return self._stream.read(size)
+        if size is None or size < 0:
+            data, self._head = self._head, b""
+            return data + self._stream.read()
+        data, self._head = self._head[:size], self._head[size:]
+        return data
+
+
+def _decompressed(raw: BinaryIO, media_type: str) -> BinaryIO:
+    head = raw.read(4)
+    stream = _Peekable(raw, head)
+    compression = detect_compression(media_type, head)
+    if compression == "gzip":
+        return gzip.GzipFile(fileobj=stream, mode="rb")
+    if compression == "zstd":
+        return zstandard.ZstdDecompressor().stream_reader(stream, read_across_frames=True)
+    return stream  # type: ignore[return-value]
+
+
+def read_layer(
+    source: LayerSource, wanted: Wanted, limits: ReadLimits = ReadLimits()
+) -> LayerContents:
+    """Stream one layer and keep what `wanted` asks for, plus links and whiteouts."""
+    contents = LayerContents(digest=source.digest)
+    raw = source.open()
+    try:
+        counter = _CountingReader(
+            _decompressed(raw, source.media_type), limits.max_decompressed_bytes, source.digest
+        )
+        try:
+            archive = tarfile.open(fileobj=counter, mode="r|")  # noqa: SIM115 - closed below
+        except tarfile.TarError as error:
+            raise CorruptLayerError(f"layer {source.digest}: not a tar archive: {error}") from error
+        try:
+            _read_members(archive, contents, wanted, limits, source.digest)
+        except tarfile.TarError as error:
+            raise CorruptLayerError(
+                f"layer {source.digest}: damaged tar archive: {error}"
+            ) from error
+        finally:
+            archive.close()
+        # tarfile treats a header cut short as a clean end of the archive.
+        # A partial block after the last member is a header cut in the middle.
+        leftover = counter.count - archive.offset
+        if leftover < 0 or 0 < leftover < tarfile.BLOCKSIZE:
+            raise CorruptLayerError(
+                f"layer {source.digest}: truncated tar archive "
+                f"({counter.count} bytes, the last header ends at {archive.offset})"
+            )
+        contents.decompressed_bytes = counter.count
+    finally:
+        raw.close()
+    _resolve_hardlinks_within(contents)
+    return contents
+
+
+def _read_members(
+    archive: tarfile.TarFile,
+    contents: LayerContents,
+    wanted: Wanted,
+    limits: ReadLimits,
+    digest: str,
+) -> None:
+    while True:
+        member = archive.next()
+        if member is None:
+            return
+        # Stream mode would otherwise remember every header it has seen.
+        archive.members.clear()
+        contents.entry_count += 1
+        if contents.entry_count > limits.max_entries:
+            raise LayerLimitError(f"layer {digest}: more than {limits.max_entries} entries")
+        _record_member(archive, member, contents, wanted, limits, digest)
+        _skip_to_next_header(archive, digest)
+
+
+def _member_path(name: str, limits: ReadLimits, digest: str) -> str:
+    try:
+        return normalise_path(name, limits)
+    except LayerError as error:
+        raise type(error)(f"layer {digest}: {error}") from error
+
+
+def _record_member(
+    archive: tarfile.TarFile,
+    member: tarfile.TarInfo,
+    contents: LayerContents,
+    wanted: Wanted,
+    limits: ReadLimits,
+    digest: str,
+) -> None:
+    path = _member_path(member.name, limits, digest)
+    if not path:
+        return
+    directory, _, name = path.rpartition("/")
+    if name == _OPAQUE_MARKER:
+        contents.opaque_dirs.add(directory)
+        return
+    if name.startswith(_WHITEOUT_PREFIX):
+        hidden = name[len(_WHITEOUT_PREFIX) :]
+        # '.wh..wh.*' other than the opaque marker are aufs internals.
+        if hidden and not hidden.startswith(_WHITEOUT_PREFIX) and hidden not in (".", ".."):
+            contents.whiteouts.add(_join(directory, hidden))
+        return
+    _forget(contents, path)
+    if member.isdir():
+        contents.directories.add(path)
+    elif member.issym():
+        contents.symlinks[path] = member.linkname
+    elif member.islnk():
+        contents.hardlinks[path] = _member_path(member.linkname, limits, digest)
+    elif member.isreg() and wanted(path):
+        _keep_file(archive, member, path, contents, limits, digest)
+
+
+def _skip_to_next_header(archive: tarfile.TarFile, digest: str) -> None:
+    """Read past the rest of the member ourselves.
+
+    tarfile's own skip in stream mode reads a declared size block by block even
+    when the stream has long ended, which a member claiming a terabyte turns
+    into minutes of spinning; here a short stream stops at once.
+    """
+    stream = archive.fileobj
+    assert stream is not None  # an open archive always has its stream
+    remaining = archive.offset - stream.tell()
+    while remaining > 0:
+        chunk = stream.read(min(remaining, _READ_CHUNK))
+        if not chunk:
+            raise CorruptLayerError(f"layer {digest}: archive ends inside a member's data")
+        remaining -= len(chunk)
+
+
+def _forget(contents: LayerContents, path: str) -> None:
+    """A later member of the same archive replaces an earlier one at its path."""
+    if path in contents.files:
+        contents.kept_bytes -= len(contents.files.pop(path))
+        contents.modes.pop(path, None)
+    contents.symlinks.pop(path, None)
+    contents.hardlinks.pop(path, None)
+    contents.directories.discard(path)
+    contents.skipped.pop(path, None)
+
+
+def _keep_file(
+    archive: tarfile.TarFile,
+    member: tarfile.TarInfo,
+    path: str,
+    contents: LayerContents,
+    limits: ReadLimits,
+    digest: str,
+) -> None:
+    if member.size > limits.max_file_size:
+        contents.skipped[path] = SkippedFile(path, member.size, "larger than the per-file cap")
+        return
+    if contents.kept_bytes + member.size > limits.max_kept_bytes:
+        contents.skipped[path] = SkippedFile(path, member.size, "layer kept-bytes cap reached")
+        return
+    handle = archive.extractfile(member)
+    assert handle is not None  # always a file object for a regular member
+    chunks = []
+    remaining = member.size
+    while remaining > 0:
+        chunk = handle.read(min(remaining, _READ_CHUNK))
+        if not chunk:
+            raise CorruptLayerError(f"layer {digest}: {path} ends before its declared size")
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    data = b"".join(chunks)
+    contents.files[path] = data
+    contents.modes[path] = member.mode
+    contents.kept_bytes += len(data)
+
+
+def _resolve_hardlinks_within(contents: LayerContents) -> None:
+    """A hardlink to a file kept in the same layer becomes that file's content.
+
+    The target may be whited out by a later layer while the link lives on, so the
+    content is attached now rather than looked up after squashing.
+    """
+    for path, target in list(contents.hardlinks.items()):
+        seen = {path}
+        while target in contents.hardlinks and target not in seen:
+            seen.add(target)
+            target = contents.hardlinks[target]
+        if target in contents.files:
+            contents.files[path] = contents.files[target]
+            contents.modes[path] = contents.modes.get(target, 0o644)
+            del contents.hardlinks[path]
+
+
+# --- squashing -----------------------------------------------------------------
+
+FILE = "file"
+SYMLINK = "symlink"
+HARDLINK = "hardlink"
+DIRECTORY = "directory"
+SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One path in the squashed tree."""
+
+    path: str
+    kind: str
+    layer: str
+    data: bytes | None = None
+    target: str | None = None
+    mode: int = 0
+    size: int = 0
+
+    @property
+    def is_executable(self) -> bool:
+        return bool(self.mode & (stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH))
+
+
+class FileTree:
+    """The squashed view of an image's kept files, links and directories."""
+
+    max_link_hops = 40
+
+    def __init__(self) -> None:
+        self._entries: dict[str, Entry] = {}
+        self._children: dict[str, set[str]] = {}
+
+    # building
+
+    def _put(self, entry: Entry) -> None:
+        self._entries[entry.path] = entry
+        child = entry.path
+        while child:
+            directory = _parent(child)
+            names = self._children.setdefault(directory, set())
+            if child in names:
+                break
+            names.add(child)
+            child = directory
+
+    def _remove_subtree(self, path: str) -> None:
+        for child in self._children.pop(path, set()):
+            self._remove_subtree(child)
+        self._entries.pop(path, None)
+        if path:
+            siblings = self._children.get(_parent(path))
+            if siblings is not None:
+                siblings.discard(path)
+
+    def _clear_directory(self, path: str) -> None:
+        for child in list(self._children.get(path, set())):
+            self._remove_subtree(child)
+
+    def apply(self, layer: LayerContents) -> None:
+        """Lay one more layer on top of the tree."""
+        # Whiteouts and opaque markers only hide what lower layers put there.
+        for directory in layer.opaque_dirs:
+            self._clear_directory(directory)
+        for path in layer.whiteouts:
+            self._remove_subtree(path)
+        for path in layer.directories:
+            existing = self._entries.get(path)
+            if existing is not None and existing.kind != DIRECTORY:
+                self._remove_subtree(path)
+            self._put(Entry(path, DIRECTORY, layer.digest))
+        replaced = (
+            list(layer.files) + list(layer.symlinks) + list(layer.hardlinks) + list(layer.skipped)
+        )
+        for path in replaced:
+            self._remove_subtree(path)
+        for path, data in layer.files.items():
+            mode = layer.modes.get(path, 0o644)
+            self._put(Entry(path, FILE, layer.digest, data=data, mode=mode, size=len(data)))
+        for path, target in layer.symlinks.items():
+            self._put(Entry(path, SYMLINK, layer.digest, target=target))
+        for path, target in layer.hardlinks.items():
+            self._put(Entry(path, HARDLINK, layer.digest, target=target))
+        for path, skipped in layer.skipped.items():
+            self._put(Entry(path, SKIPPED, layer.digest, size=skipped.size))
+
+    # reading
+
+    def resolve(self, path: str) -> str | None:
+        """Follow symlinks in every component of `path`; None on a loop or too many hops."""
+        pending = [part for part in reversed(path.split("/")) if part not in ("", ".")]
+        resolved: list[str] = []
+        hops = 0
+        while pending:
+            name = pending.pop()
+            if name == "..":
+                if resolved:
+                    resolved.pop()
+                continue
+            candidate = "/".join([*resolved, name])
+            entry = self._entries.get(candidate)
+            if entry is not None and entry.kind == SYMLINK and entry.target is not None:
+                hops += 1
+                if hops > self.max_link_hops:
+                    return None
+                if entry.target.startswith("/"):
+                    resolved = []
+                pending.extend(
+                    part for part in reversed(entry.target.split("/")) if part not in ("", ".")
+                )
+                continue
+            resolved.append(name)
+        return "/".join(resolved)
+
+    def entry(self, path: str) -> Entry | None:
+        """The entry `path` leads to, after symlinks and hardlinks."""
+        hops = 0
+        current: str | None = path
+        while current is not None:
+            resolved = self.resolve(current)
+            if resolved is None:
+                return None
+            found = self._entries.get(resolved)
+            if found is None or found.kind != HARDLINK:
+                return found
+            hops += 1
+            if hops > self.max_link_hops:
+                return None
+            current = found.target
+        return None
+
+    def read(self, path: str) -> bytes | None:
+        """The content of the regular file `path` leads to, or None."""
+        found = self.entry(path)
+        if found is None or found.kind != FILE:
+            return None
+        return found.data
+
+    def layer_of(self, path: str) -> str | None:
+        """The digest of the layer that provided the file `path` leads to."""
+        found = self.entry(path)
+        return found.layer if found is not None else None
+
+    def __contains__(self, path: object) -> bool:
+        return isinstance(path, str) and self.entry(path) is not None
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def iter(
+        self, prefix: str = "", predicate: Callable[[str], bool] | None = None
+    ) -> Iterator[Entry]:
+        """Kept regular files whose stored path starts with `prefix` and passes `predicate`.
+
+        Stored paths, not symlink aliases: each file is seen once.
+        """
+        prefix = prefix.strip("/")
+        for path in sorted(self._entries):
+            entry = self._entries[path]
+            if entry.kind != FILE:
+                continue
+            if prefix and path != prefix and not path.startswith(prefix + "/"):
+                continue
+            if predicate is None or predicate(path):
+                yield entry
+
+    def glob(self, pattern: str) -> Iterator[Entry]:
+        """Kept regular files whose stored path matches a shell pattern ('*' crosses '/')."""
+        pattern = pattern.lstrip("/")
+        return self.iter(predicate=lambda path: fnmatch.fnmatchcase(path, pattern))
+
+    def skipped(self) -> list[Entry]:
+        """Wanted files whose content was not kept (too large, or over the layer cap)."""
+        return [entry for entry in self._entries.values() if entry.kind == SKIPPED]
+
+
+def squash(layers: Iterable[LayerContents]) -> FileTree:
+    """Apply the layers bottom-up into one `FileTree`."""
+    tree = FileTree()
+    for layer in layers:
+        tree.apply(layer)
+    return tree
+
+
+class LayerCache:
+    """A small in-process LRU of `LayerContents`, keyed by layer digest.
+
+    One cache serves one `wanted` predicate and one set of limits: the contents
+    depend on both. It is bounded by the kept bytes it holds.
+    """
+
+    def __init__(
+        self, wanted: Wanted, limits: ReadLimits = ReadLimits(), max_bytes: int = 256 * MIB
+    ) -> None:
+        self.wanted = wanted
+        self.limits = limits
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[str, LayerContents] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def read(self, source: LayerSource) -> LayerContents:
+        with self._lock:
+            cached = self._items.get(source.digest)
+            if cached is not None:
+                self._items.move_to_end(source.digest)
+                return cached
+        contents = read_layer(source, self.wanted, self.limits)
+        with self._lock:
+            if source.digest not in self._items and contents.kept_bytes <= self.max_bytes:
+                self._items[source.digest] = contents
+                self._bytes += contents.kept_bytes
+                while self._bytes > self.max_bytes:
+                    _, evicted = self._items.popitem(last=False)
+                    self._bytes -= evicted.kept_bytes
+        return contents
+
+    def __contains__(self, digest: object) -> bool:
+        return digest in self._items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def read_image(
+    sources: Iterable[LayerSource],
+    wanted: Wanted,
+    limits: ReadLimits = ReadLimits(),
+    cache: LayerCache | None = None,
+) -> FileTree:
+    """Read every layer (through `cache` when given) and squash them.
+
+    A cache holds contents read with its own predicate and limits, so it must
+    have been built with the same `wanted` and `limits`.
+    """
+    if cache is not None:
+        if cache.wanted is not wanted or cache.limits != limits:
+            raise ValueError("the cache was built for another predicate or other limits")
+        return squash(cache.read(source) for source in sources)
+    return squash(read_layer(source, wanted, limits) for source in sources)
