@@ -190,7 +190,7 @@ class RepositoryOverviewView(RepositoryPageMixin, TemplateView):
                 Tag.objects.filter(repository=repository)
                 .select_related("manifest", "pushed_by")
                 .defer("manifest__content")
-                .order_by("-pushed_at", "-pk")
+                .order_by("-pushed_at")
             )[:5]
         )
         host = registry_host()
