@@ -35,3 +35,4 @@ bench: install
 	@command -v skopeo >/dev/null && command -v docker-registry >/dev/null || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq skopeo docker-registry)
 	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m benchmarks.promotion

@@ -334,21 +334,23 @@ def _promote(record: PromotionRecord, policy: PromotionPolicy, manifest: Manifes
     record.reason = f"promoted to {policy.target.full_name}:{target_tag}"
 
 
-def _decide(
+def _settle(
     record: PromotionRecord,
     policy: PromotionPolicy,
-    manifest: Manifest,
     facts: engine.ImageFacts | None,
     *,
     evaluate_rules: bool,
     current_digest: str | None,
-) -> None:
-    """Fill in the outcome of an attempt (and promote on a match)."""
+) -> bool:
+    """Decide every outcome that needs no promotion; False when the image is to be promoted.
+
+    Writes nothing, so the settled records of many policies can be saved in one statement.
+    """
     target = policy.target
     if target is None:
         record.outcome = PromotionOutcome.FAILED
         record.reason = "the target repository was deleted"
-        return
+        return True
     record.target_repository, record.target_repository_name = target, target.full_name
     if target.full_name in record.chain:
         record.outcome = PromotionOutcome.SKIPPED
@@ -356,11 +358,11 @@ def _decide(
             f"stopped a loop: the image already came through {target.full_name} "
             f"({' → '.join(record.chain)})"
         )
-        return
+        return True
     if current_digest is not None and current_digest != record.digest:
         record.outcome = PromotionOutcome.SKIPPED
         record.reason = "superseded: the tag was pushed again, to another image, since"
-        return
+        return True
     if evaluate_rules:
         decision = engine.evaluate(_rules(policy), facts, now=timezone.now())
         record.rule_results = [
@@ -369,12 +371,43 @@ def _decide(
         ]
         if decision.outcome == engine.Outcome.NEEDS_SCAN:
             record.outcome, record.reason = PromotionOutcome.WAITING, decision.summary
-            return
+            return True
         if decision.outcome == engine.Outcome.NO_MATCH:
             record.outcome, record.reason = PromotionOutcome.SKIPPED, decision.summary
-            record.finished_at = timezone.now()
-            return
-    _promote(record, policy, manifest)
+            return True
+    return False
+
+
+def _new_record(
+    *, key, policy, repository, tag_name, manifest, pushed_at, trigger, actor, chain
+) -> PromotionRecord:
+    return PromotionRecord(
+        idempotency_key=key,
+        policy=policy,
+        policy_name=policy.name,
+        source_repository=repository,
+        source_repository_name=repository.full_name,
+        source_tag=tag_name,
+        digest=manifest.digest,
+        manifest=manifest,
+        trigger=trigger,
+        outcome=PromotionOutcome.FAILED,
+        triggered_by=actor,
+        pushed_at=pushed_at,
+        chain=chain,
+    )
+
+
+def _save_promoting(record: PromotionRecord, policy: PromotionPolicy, manifest) -> PromotionRecord:
+    """Save a record and promote, in one transaction; a concurrent duplicate keeps the first."""
+    try:
+        with transaction.atomic():
+            record.save()
+            _promote(record, policy, manifest)
+            record.save()
+            return record
+    except IntegrityError:
+        return PromotionRecord.objects.get(idempotency_key=record.idempotency_key)
 
 
 def _attempt(
@@ -396,36 +429,22 @@ def _attempt(
     existing = PromotionRecord.objects.filter(idempotency_key=key).first()
     if existing is not None:
         return existing
-    try:
-        with transaction.atomic():
-            record = PromotionRecord.objects.create(
-                idempotency_key=key,
-                policy=policy,
-                policy_name=policy.name,
-                source_repository=repository,
-                source_repository_name=repository.full_name,
-                source_tag=tag_name,
-                digest=manifest.digest,
-                manifest=manifest,
-                trigger=trigger,
-                outcome=PromotionOutcome.FAILED,
-                triggered_by=actor,
-                pushed_at=pushed_at,
-                chain=chain,
-            )
-            _decide(
-                record,
-                policy,
-                manifest,
-                facts,
-                evaluate_rules=evaluate_rules,
-                current_digest=current_digest,
-            )
-            record.save()
-            return record
-    except IntegrityError:
-        # The same attempt was recorded concurrently (a duplicate delivery): keep that one.
+    record = _new_record(
+        key=key,
+        policy=policy,
+        repository=repository,
+        tag_name=tag_name,
+        manifest=manifest,
+        pushed_at=pushed_at,
+        trigger=trigger,
+        actor=actor,
+        chain=chain,
+    )
+    if _settle(record, policy, facts, evaluate_rules=evaluate_rules, current_digest=current_digest):
+        record.finished_at = timezone.now() if record.outcome != "waiting" else None
+        PromotionRecord.objects.bulk_create([record], ignore_conflicts=True)
         return PromotionRecord.objects.get(idempotency_key=key)
+    return _save_promoting(record, policy, manifest)
 
 
 def _chain_for(tag: Tag) -> tuple[str, list[str]]:
@@ -459,9 +478,21 @@ def promotions_for_push(
         manifest=manifest, tag_name=tag.name, pushed_at=pushed_at, need_scan=need_scan
     )
     current = Tag.objects.filter(pk=tag_id).values_list("manifest__digest", flat=True).first()
-    return [
-        _attempt(
-            key=f"push:{policy.pk}:{tag.pk}:{manifest.digest}:{pushed_at.isoformat()}",
+    keys = {
+        policy.pk: f"push:{policy.pk}:{tag.pk}:{manifest.digest}:{pushed_at.isoformat()}"
+        for policy in policies
+    }
+    done = set(
+        PromotionRecord.objects.filter(idempotency_key__in=keys.values()).values_list(
+            "idempotency_key", flat=True
+        )
+    )
+    settled, promoting = [], []
+    for policy in policies:
+        if keys[policy.pk] in done:
+            continue  # a repeated delivery: this attempt is recorded already
+        record = _new_record(
+            key=keys[policy.pk],
             policy=policy,
             repository=tag.repository,
             tag_name=tag.name,
@@ -470,11 +501,18 @@ def promotions_for_push(
             trigger=trigger,
             actor=tag.pushed_by,
             chain=chain,
-            facts=facts,
-            current_digest=current,
         )
-        for policy in policies
-    ]
+        if _settle(record, policy, facts, evaluate_rules=True, current_digest=current):
+            if record.outcome != PromotionOutcome.WAITING:
+                record.finished_at = timezone.now()
+            settled.append(record)
+        else:
+            promoting.append((record, policy))
+    # Most policies of a busy repository do not match: their records go in one statement.
+    PromotionRecord.objects.bulk_create(settled, ignore_conflicts=True)
+    for record, policy in promoting:
+        _save_promoting(record, policy, manifest)
+    return list(PromotionRecord.objects.filter(idempotency_key__in=keys.values()))
 
 
 def promotions_resume_waiting(*, manifest_id: int, scan_failed_reason: str = "") -> int:
@@ -511,14 +549,8 @@ def promotions_resume_waiting(*, manifest_id: int, scan_failed_reason: str = "")
                     .values_list("manifest__digest", flat=True)
                     .first()
                 )
-                _decide(
-                    record,
-                    policy,
-                    manifest,
-                    facts,
-                    evaluate_rules=True,
-                    current_digest=current,
-                )
+                if not _settle(record, policy, facts, evaluate_rules=True, current_digest=current):
+                    _promote(record, policy, manifest)
             record.finished_at = record.finished_at or timezone.now()
             record.save()
             decided += 1
