@@ -8,7 +8,7 @@ Filters come in pairs: ``<thing>_id`` and ``<thing>`` (a repository by its full 
 import django_filters
 from django.db.models import Q, QuerySet
 
-from registry_portal.registry.filtersets import filter_by_repository_full_name
+from registry_portal.registry.filtersets import IdFilter, filter_by_repository_full_name
 
 from .choices import PromotionOutcome, Trigger
 from .models import PromotionPolicy, PromotionRecord
@@ -28,18 +28,18 @@ def _either(field_a: str, field_b: str):
 class PromotionPolicyFilterSet(django_filters.FilterSet):
     """Policies by source, target, either repository, organization, state and text."""
 
-    source_id = django_filters.NumberFilter(field_name="source_id")
+    source_id = IdFilter(field_name="source_id")
     source = django_filters.CharFilter(method=filter_by_repository_full_name("source__"))
-    target_id = django_filters.NumberFilter(field_name="target_id")
+    target_id = IdFilter(field_name="target_id")
     target = django_filters.CharFilter(method=filter_by_repository_full_name("target__"))
-    repository_id = django_filters.NumberFilter(
+    repository_id = IdFilter(
         method=_either("source_id", "target_id"), label="Source or target repository id"
     )
     repository = django_filters.CharFilter(
         method=filter_by_repository_full_name("source__", "target__"),
         label="Source or target repository (namespace/name)",
     )
-    organization_id = django_filters.NumberFilter(
+    organization_id = IdFilter(
         method=_either("source__namespace_id", "target__namespace_id"),
         label="Organization id of the source or the target",
     )
@@ -75,15 +75,15 @@ class PromotionPolicyFilterSet(django_filters.FilterSet):
 class PromotionRecordFilterSet(django_filters.FilterSet):
     """Promotion attempts by policy, outcome, trigger, repository, tag, digest and time."""
 
-    policy_id = django_filters.NumberFilter(field_name="policy_id")
+    policy_id = IdFilter(field_name="policy_id")
     policy = django_filters.CharFilter(field_name="policy_name", label="Policy name")
     outcome = django_filters.MultipleChoiceFilter(choices=PromotionOutcome.choices)
     trigger = django_filters.MultipleChoiceFilter(choices=Trigger.choices)
-    source_repository_id = django_filters.NumberFilter(field_name="source_repository_id")
+    source_repository_id = IdFilter(field_name="source_repository_id")
     source_repository = django_filters.CharFilter(field_name="source_repository_name")
-    target_repository_id = django_filters.NumberFilter(field_name="target_repository_id")
+    target_repository_id = IdFilter(field_name="target_repository_id")
     target_repository = django_filters.CharFilter(field_name="target_repository_name")
-    repository_id = django_filters.NumberFilter(
+    repository_id = IdFilter(
         method=_either("source_repository_id", "target_repository_id"),
         label="Source or target repository id",
     )
@@ -91,7 +91,7 @@ class PromotionRecordFilterSet(django_filters.FilterSet):
         method=_either("source_repository_name", "target_repository_name"),
         label="Source or target repository (namespace/name)",
     )
-    organization_id = django_filters.NumberFilter(
+    organization_id = IdFilter(
         method=_either("source_repository__namespace_id", "target_repository__namespace_id"),
         label="Organization id of the source or the target",
     )

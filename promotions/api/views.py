@@ -21,6 +21,8 @@ from registry_portal.registry.selectors import tag_get
 from . import serializers
 
 SAVED = {200: serializers.PolicySavedSerializer}
+# Actions that answer a whole list: no filters, no pages.
+PLAIN_LIST = {"filter_backends": [], "pagination_class": None}
 
 
 def _saved(policy: PromotionPolicy) -> dict:
@@ -91,13 +93,13 @@ class PromotionPolicyViewSet(viewsets.ModelViewSet):
         services.policy_delete(actor=self.request.user, policy=policy)
 
     @extend_schema(summary="Enable a policy", request=None, responses=SAVED)
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], filter_backends=[])
     def enable(self, request, pk=None):
         policy = services.policy_update(actor=request.user, policy=self.get_object(), enabled=True)
         return Response(_saved(policy))
 
     @extend_schema(summary="Disable a policy", request=None, responses=SAVED)
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], filter_backends=[])
     def disable(self, request, pk=None):
         policy = services.policy_update(actor=request.user, policy=self.get_object(), enabled=False)
         return Response(_saved(policy))
@@ -114,6 +116,7 @@ class PromotionPolicyViewSet(viewsets.ModelViewSet):
         url_path="dry-run",
         url_name="dry-run",
         permission_classes=[PolicySourceReadable],
+        **PLAIN_LIST,
     )
     def dry_run(self, request, pk=None):
         policy = self.get_object()
@@ -130,7 +133,13 @@ class PromotionPolicyViewSet(viewsets.ModelViewSet):
         request=serializers.DryRunSerializer,
         responses=serializers.DryRunRowSerializer(many=True),
     )
-    @action(detail=False, methods=["post"], url_path="dry-run", url_name="dry-run-unsaved")
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="dry-run",
+        url_name="dry-run-unsaved",
+        **PLAIN_LIST,
+    )
     def dry_run_unsaved(self, request):
         serializer = serializers.DryRunSerializer(
             data=request.data, context=self.get_serializer_context()
@@ -145,7 +154,7 @@ class PromotionPolicyViewSet(viewsets.ModelViewSet):
         request=None,
         responses=serializers.PromotionRecordSerializer(many=True),
     )
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], **PLAIN_LIST)
     def apply(self, request, pk=None):
         records = services.policy_apply(actor=request.user, policy=self.get_object())
         return Response(serializers.PromotionRecordSerializer(records, many=True).data)
@@ -156,7 +165,7 @@ class PromotionPolicyViewSet(viewsets.ModelViewSet):
         request=serializers.PromoteSerializer,
         responses={201: serializers.PromotionRecordSerializer},
     )
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], filter_backends=[])
     def promote(self, request, pk=None):
         policy = self.get_object()
         serializer = serializers.PromoteSerializer(data=request.data)

@@ -8,7 +8,7 @@ import django_filters
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from registry_portal.registry.filtersets import filter_by_repository_full_name
+from registry_portal.registry.filtersets import IdFilter, filter_by_repository_full_name
 
 from .choices import AccessLevel
 from .models import AccessToken, Organization, RepositoryAccess, Team
@@ -41,7 +41,7 @@ class OrganizationFilterSet(django_filters.FilterSet):
 class TeamFilterSet(django_filters.FilterSet):
     """Teams by organization, member and text."""
 
-    organization_id = django_filters.NumberFilter(field_name="organization_id")
+    organization_id = IdFilter(field_name="organization_id")
     organization = django_filters.CharFilter(field_name="organization__name")
     member = django_filters.CharFilter(
         field_name="members__username", distinct=True, label="Has this member (username)"
@@ -62,11 +62,11 @@ class TeamFilterSet(django_filters.FilterSet):
 class RepositoryAccessFilterSet(django_filters.FilterSet):
     """Access grants by organization, team, repository (``org_wide`` for all of an org's)."""
 
-    organization_id = django_filters.NumberFilter(field_name="team__organization_id")
+    organization_id = IdFilter(field_name="team__organization_id")
     organization = django_filters.CharFilter(field_name="team__organization__name")
-    team_id = django_filters.NumberFilter(field_name="team_id")
+    team_id = IdFilter(field_name="team_id")
     team = django_filters.CharFilter(field_name="team__name")
-    repository_id = django_filters.NumberFilter(field_name="repository_id")
+    repository_id = IdFilter(field_name="repository_id")
     repository = django_filters.CharFilter(method=filter_by_repository_full_name("repository__"))
     org_wide = django_filters.BooleanFilter(
         field_name="repository", lookup_expr="isnull", label="On every repository of the org"

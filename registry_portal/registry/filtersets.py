@@ -6,9 +6,22 @@ repository by its full name ``namespace/name``), plus a free-text ``q``. Time ra
 """
 
 import django_filters
+from django import forms
 from django.db.models import Q, QuerySet
 
 from .models import Repository, Tag, TagEvent
+
+
+class IdFilter(django_filters.NumberFilter):
+    """A primary key: a positive integer that fits the database (anything else is a field
+    error, never a database error)."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", 2**63 - 1)
+        super().__init__(*args, **kwargs)
 
 
 def repository_full_name_q(prefix: str, full_name: str) -> Q:
@@ -39,7 +52,7 @@ def filter_by_repository_full_name(*prefixes: str):
 class RepositoryFilterSet(django_filters.FilterSet):
     """Repositories by organization (namespace), visibility and text."""
 
-    organization_id = django_filters.NumberFilter(field_name="namespace_id")
+    organization_id = IdFilter(field_name="namespace_id")
     organization = django_filters.CharFilter(field_name="namespace__name")
     is_public = django_filters.BooleanFilter()
     immutable_tags = django_filters.BooleanFilter()
@@ -63,9 +76,9 @@ class RepositoryFilterSet(django_filters.FilterSet):
 class TagFilterSet(django_filters.FilterSet):
     """Tags by repository, organization, name, digest, promotion and push time."""
 
-    repository_id = django_filters.NumberFilter(field_name="repository_id")
+    repository_id = IdFilter(field_name="repository_id")
     repository = django_filters.CharFilter(method=filter_by_repository_full_name("repository__"))
-    organization_id = django_filters.NumberFilter(field_name="repository__namespace_id")
+    organization_id = IdFilter(field_name="repository__namespace_id")
     organization = django_filters.CharFilter(field_name="repository__namespace__name")
     name = django_filters.CharFilter(field_name="name")
     digest = django_filters.CharFilter(field_name="manifest__digest")
@@ -95,9 +108,9 @@ class TagFilterSet(django_filters.FilterSet):
 class TagEventFilterSet(django_filters.FilterSet):
     """The tag history by repository, organization, tag, digest (old or new) and time."""
 
-    repository_id = django_filters.NumberFilter(field_name="repository_id")
+    repository_id = IdFilter(field_name="repository_id")
     repository = django_filters.CharFilter(method=filter_by_repository_full_name("repository__"))
-    organization_id = django_filters.NumberFilter(field_name="repository__namespace_id")
+    organization_id = IdFilter(field_name="repository__namespace_id")
     organization = django_filters.CharFilter(field_name="repository__namespace__name")
     tag = django_filters.CharFilter(field_name="tag_name")
     digest = django_filters.CharFilter(method="filter_digest")

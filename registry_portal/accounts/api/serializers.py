@@ -147,6 +147,7 @@ class UserOrganizationSerializer(serializers.ModelSerializer):
 
 
 class MeSerializer(serializers.ModelSerializer):
+    email = serializers.CharField(help_text="May be empty.")
     personal_namespace = serializers.SerializerMethodField(
         help_text="The namespace where this user may always create repositories."
     )

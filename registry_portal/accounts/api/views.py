@@ -98,6 +98,8 @@ class OrganizationViewSet(
         url_path="members",
         url_name="members",
         permission_classes=[OrganizationAdmin],
+        filter_backends=[],
+        pagination_class=None,
     )
     def members_list(self, request, pk=None):
         organization = self.get_object()
