@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import logging
 import re
+import struct
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -41,13 +42,18 @@ MAX_METADATA_SIZE = 1024 * 1024
 
 _POM_PROPERTIES = re.compile(r"^META-INF/maven/[^/]+/[^/]+/pom\.properties$")
 _FILENAME_VERSION = re.compile(r"^(?P<name>.+?)-(?P<version>\d[\w.+-]*)$")
-_READ_ERRORS = (
+# zipfile reports damaged archives with many exception types: negative seeks
+# (ValueError), unknown versions and methods (NotImplementedError), encrypted
+# members (RuntimeError), undecodable names (UnicodeDecodeError, a ValueError).
+_ZIP_ERRORS = (
     zipfile.BadZipFile,
     zlib.error,
     EOFError,
     OSError,
     NotImplementedError,
     RuntimeError,
+    ValueError,
+    struct.error,
 )
 
 
@@ -112,7 +118,7 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int) -> b
     try:
         with archive.open(info) as handle:
             data = handle.read(cap + 1)
-    except _READ_ERRORS as error:
+    except _ZIP_ERRORS as error:
         logger.warning("unreadable archive member %s: %s", info.filename, error)
         return None
     return data if len(data) <= cap else None
@@ -145,7 +151,7 @@ def catalog_archive(
     budget = budget if budget is not None else _Budget(MAX_BUDGET)
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as error:
+    except _ZIP_ERRORS as error:
         logger.warning("unreadable java archive %s: %s", path, error)
         return []
     with archive:

@@ -846,3 +846,25 @@ def test_go_wants_binaries_by_location():
 
 def test_empty_tree_has_no_components():
     assert catalog(image([Dir("etc")])) == []
+
+
+def _damaged(archive: bytes, offset_in_central_entry: int, value: bytes) -> bytes:
+    data = bytearray(archive)
+    central = data.index(b"PK\x01\x02")
+    data[central + offset_in_central_entry : central + offset_in_central_entry + len(value)] = value
+    return bytes(data)
+
+
+@pytest.mark.parametrize(
+    ("offset", "value"),
+    [
+        (6, b"\xff\x00"),  # "version needed to extract": NotImplementedError in zipfile
+        (42, b"\x00\xff\xff\x7f"),  # local header offset past the end: a bad seek
+        (8, b"\x01\x08"),  # encrypted and UTF-8 flags: RuntimeError on read
+    ],
+)
+def test_java_damaged_archives_are_skipped_not_fatal(offset, value):
+    good = zip_bytes({"META-INF/maven/g/a/pom.properties": b"groupId=g\nartifactId=a\nversion=1\n"})
+    assert [c.name for c in java.catalog_archive(good, "ok.jar", None)] == ["g:a"]
+
+    assert java.catalog_archive(_damaged(good, offset, value), "bad.jar", None) == []
