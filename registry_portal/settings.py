@@ -51,7 +51,12 @@ def _secret_key() -> str:
 
 SECRET_KEY = _secret_key()
 DEBUG = env_bool("DEBUG")
-PORTAL_URL = os.environ.get("PORTAL_URL", "http://localhost:8000").rstrip("/")
+# The external URL: the token realm and the pull commands use it. By default, where
+# `make run` listens (HOST and PORT).
+PORTAL_URL = (
+    os.environ.get("PORTAL_URL")
+    or f"http://{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+).rstrip("/")
 ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "*").split(",") if h]
 CSRF_TRUSTED_ORIGINS = [PORTAL_URL]
 
