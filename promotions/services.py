@@ -512,7 +512,20 @@ def promotions_for_push(
     PromotionRecord.objects.bulk_create(settled, ignore_conflicts=True)
     for record, policy in promoting:
         _save_promoting(record, policy, manifest)
+    if any(record.outcome == PromotionOutcome.WAITING for record in settled):
+        _resume_if_scan_finished(manifest)
     return list(PromotionRecord.objects.filter(idempotency_key__in=keys.values()))
+
+
+def _resume_if_scan_finished(manifest: Manifest) -> None:
+    """The scan may have finished between reading its facts and saving the waiting records;
+    its announcement then found nothing to resume, so resume here. Deciding is once-only."""
+    scan = _scan_facts(manifest)
+    if scan is not None and scan.status in ("done", "failed"):
+        promotions_resume_waiting(
+            manifest_id=manifest.pk,
+            scan_failed_reason=(scan.error or "unknown error") if scan.status == "failed" else "",
+        )
 
 
 def promotions_resume_waiting(*, manifest_id: int, scan_failed_reason: str = "") -> int:

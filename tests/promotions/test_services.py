@@ -294,6 +294,7 @@ class FakeScan:
     component_names: frozenset = frozenset()
     licenses: frozenset = frozenset()
     vulnerability_counts: dict | None = None
+    error: str = ""
 
 
 def test_a_vulnerability_rule_waits_for_the_scan_then_decides(seed, pusher, monkeypatch):
@@ -336,3 +337,25 @@ def test_a_failed_scan_fails_the_waiting_promotion(seed, pusher, monkeypatch):
     record = PromotionRecord.objects.get()
     assert record.outcome == PromotionOutcome.FAILED
     assert "corrupt layer" in record.reason
+
+
+def test_a_scan_finishing_while_the_push_is_evaluated_is_not_missed(seed, pusher, monkeypatch):
+    """The facts say 'not scanned'; by the time the waiting record is saved, the scan is done."""
+    calls = []
+
+    def scan_facts(manifest):
+        calls.append(manifest.pk)
+        if len(calls) == 1:
+            return None  # read for the decision: no report yet
+        return FakeScan("done", vulnerability_counts={"critical": 0})
+
+    monkeypatch.setattr(services, "_scan_facts", scan_facts)
+    services.policy_create(
+        actor=seed["lead"],
+        source=seed["source"],
+        target=seed["target"],
+        name="clean",
+        rules=[{"field": "vulns_critical", "operator": "eq", "values": ["0"]}],
+    )
+    pusher(seed["source"], "1.0")
+    assert PromotionRecord.objects.get().outcome == PromotionOutcome.PROMOTED
