@@ -13,7 +13,10 @@ Errors are the skopeo runs that failed plus the 429 and 5xx answers in each serv
 log. Targets: large blob within 1.25x of the reference, small images within 2x, and zero
 errors under concurrency.
 
-    python -m benchmarks.run [--quick] [--json] [--strict]
+    python -m benchmarks.run [--quick] [--json] [--strict] [--repeat N]
+
+With --repeat N the scenarios run N times with fresh content, alternating which registry
+goes first, and the table shows medians (this machine is shared: single runs are noisy).
 
 Exit status: 0 when it ran (1 with ``--strict`` when a target is missed), 2 when skopeo or
 docker-registry is missing.
@@ -26,6 +29,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -56,6 +60,7 @@ class Sizes:
     concurrent: int = 8
     concurrent_layers: int = 3
     concurrent_layer_bytes: int = 4 * MIB
+    repeat: int = 1
 
     @classmethod
     def quick(cls) -> Sizes:
@@ -70,11 +75,16 @@ class Sizes:
 
 @dataclass
 class Side:
-    seconds: float = 0.0
+    samples: list[float] = field(default_factory=list)
     failed_runs: int = 0
     status_429: int = 0
     status_5xx: int = 0
     failures: list[str] = field(default_factory=list)
+
+    @property
+    def seconds(self) -> float:
+        """The median of the rounds (the machine may be shared: one round can be noisy)."""
+        return statistics.median(self.samples) if self.samples else 0.0
 
     @property
     def errors(self) -> int:
@@ -111,9 +121,10 @@ class Registry:
         self.label = label
         self.server = server
         self.creds = creds
+        self.round = 0
 
     def ref(self, name: str, tag: str) -> str:
-        return f"{self.server.host}/{NAMESPACE}/{name}:{tag}"
+        return f"{self.server.host}/{NAMESPACE}/{name}-r{self.round}:{tag}"
 
 
 def _measure(registry: Registry, side: Side, runs) -> None:
@@ -121,14 +132,14 @@ def _measure(registry: Registry, side: Side, runs) -> None:
     offset = registry.server.log_size()
     started = time.monotonic()
     results = runs()
-    side.seconds = time.monotonic() - started
+    side.samples.append(time.monotonic() - started)
     for result in results:
         if not result.ok:
             side.failed_runs += 1
             side.failures.append(str(result)[-1500:])
     statuses = registry.server.status_counts(since=offset)
-    side.status_429 = statuses.get(429, 0)
-    side.status_5xx = sum(n for status, n in statuses.items() if status >= 500)
+    side.status_429 += statuses.get(429, 0)
+    side.status_5xx += sum(n for status, n in statuses.items() if status >= 500)
 
 
 def build_images(workdir: Path, sizes: Sizes, log) -> dict:
@@ -164,7 +175,7 @@ def build_images(workdir: Path, sizes: Sizes, log) -> dict:
 
 
 def run_benchmark(sizes: Sizes, workdir: Path, log) -> tuple[list[Scenario], dict]:
-    built = build_images(workdir / "images", sizes, log)
+    built = build_images(workdir / "images-0", sizes, log)
     skopeo = Skopeo(workdir=workdir / "skopeo")
     scenarios = [
         Scenario(f"push 1 x {sizes.large_mib} MiB layer", "<= 1.25x", 1.25),
@@ -192,65 +203,81 @@ def run_benchmark(sizes: Sizes, workdir: Path, log) -> tuple[list[Scenario], dic
             "portal_database": "postgresql" if portal_server.database_url else "sqlite",
             "portal_server": "gunicorn -c registry_portal/gunicorn.conf.py",
         }
-        large, push_large, pull_large, small, concurrent = (built["large"], *scenarios)
-        for registry in sides:
-            side = lambda scenario, r=registry: getattr(scenario, r.label)  # noqa: E731
-            # Not measured: first requests load code, open connections, make signing keys.
-            for n in range(4):
-                ref = registry.ref("warmup", f"w{n}")
-                skopeo.push(built["warmup"], "v1", ref, creds=registry.creds)
-                skopeo.pull(
-                    ref, workdir / f"warmup-{registry.label}-{n}", "v1", creds=registry.creds
-                )
-            log(f"[{registry.label}] push large")
-            _measure(
-                registry,
-                side(push_large),
-                lambda r=registry: [skopeo.push(large, "v1", r.ref("large", "v1"), creds=r.creds)],
-            )
-            log(f"[{registry.label}] pull large")
-            pulled = workdir / f"pulled-{registry.label}"
-            _measure(
-                registry,
-                side(pull_large),
-                lambda r=registry, out=pulled: [
-                    skopeo.pull(r.ref("large", "v1"), out, "v1", creds=r.creds)
-                ],
-            )
-            if side(pull_large).failed_runs == 0:
-                problems = list(
-                    images.iter_problems(
-                        images.read_layout(large, "v1"), images.read_layout(pulled, "v1")
+        push_large, pull_large, small, concurrent = scenarios
+        for round_no in range(sizes.repeat):
+            if round_no:  # fresh content, or the registries would already have every blob
+                shutil.rmtree(workdir / f"images-{round_no - 1}", ignore_errors=True)
+                built = build_images(workdir / f"images-{round_no}", sizes, log)
+            large = built["large"]
+            # Alternate who goes first, so neither always gets the warmer machine.
+            order = sides if round_no % 2 == 0 else sides[::-1]
+            for registry in order:
+                registry.round = round_no
+                side = lambda scenario, r=registry: getattr(scenario, r.label)  # noqa: E731
+                # Not measured: first requests load code, open connections, make signing keys.
+                for n in range(4 if round_no == 0 else 0):
+                    ref = registry.ref("warmup", f"w{n}")
+                    skopeo.push(built["warmup"], "v1", ref, creds=registry.creds)
+                    skopeo.pull(
+                        ref, workdir / f"warmup-{registry.label}-{n}", "v1", creds=registry.creds
                     )
+                log(f"[{registry.label}] push large")
+                _measure(
+                    registry,
+                    side(push_large),
+                    lambda r=registry, src=large: [
+                        skopeo.push(src, "v1", r.ref("large", "v1"), creds=r.creds)
+                    ],
                 )
-                if problems:
-                    side(pull_large).failed_runs += 1
-                    side(pull_large).failures.append("pulled image differs: " + "; ".join(problems))
-            shutil.rmtree(pulled, ignore_errors=True)
-
-            log(f"[{registry.label}] push {len(built['small'])} small images")
-            _measure(
-                registry,
-                side(small),
-                lambda r=registry: [
-                    skopeo.push(layout, "v1", r.ref(f"small-{i}", "v1"), creds=r.creds)
-                    for i, layout in enumerate(built["small"])
-                ],
-            )
-
-            log(f"[{registry.label}] {len(built['concurrent'])} concurrent pushes")
-
-            def concurrent_pushes(r=registry):
-                with ThreadPoolExecutor(max_workers=len(built["concurrent"])) as pool:
-                    futures = [
-                        pool.submit(
-                            skopeo.push, layout, "v1", r.ref(f"concurrent-{i}", "v1"), creds=r.creds
+                log(f"[{registry.label}] pull large")
+                pulled = workdir / f"pulled-{registry.label}-{round_no}"
+                _measure(
+                    registry,
+                    side(pull_large),
+                    lambda r=registry, out=pulled: [
+                        skopeo.pull(r.ref("large", "v1"), out, "v1", creds=r.creds)
+                    ],
+                )
+                if side(pull_large).failed_runs == 0:
+                    problems = list(
+                        images.iter_problems(
+                            images.read_layout(large, "v1"), images.read_layout(pulled, "v1")
                         )
-                        for i, layout in enumerate(built["concurrent"])
-                    ]
-                    return [future.result() for future in futures]
+                    )
+                    if problems:
+                        side(pull_large).failed_runs += 1
+                        side(pull_large).failures.append(
+                            "pulled image differs: " + "; ".join(problems)
+                        )
+                shutil.rmtree(pulled, ignore_errors=True)
 
-            _measure(registry, side(concurrent), concurrent_pushes)
+                log(f"[{registry.label}] push {len(built['small'])} small images")
+                _measure(
+                    registry,
+                    side(small),
+                    lambda r=registry, layouts=built["small"]: [
+                        skopeo.push(layout, "v1", r.ref(f"small-{i}", "v1"), creds=r.creds)
+                        for i, layout in enumerate(layouts)
+                    ],
+                )
+
+                log(f"[{registry.label}] {len(built['concurrent'])} concurrent pushes")
+
+                def concurrent_pushes(r=registry, layouts=built["concurrent"]):
+                    with ThreadPoolExecutor(max_workers=len(layouts)) as pool:
+                        futures = [
+                            pool.submit(
+                                skopeo.push,
+                                layout,
+                                "v1",
+                                r.ref(f"concurrent-{i}", "v1"),
+                                creds=r.creds,
+                            )
+                            for i, layout in enumerate(layouts)
+                        ]
+                        return [future.result() for future in futures]
+
+                _measure(registry, side(concurrent), concurrent_pushes)
         tracebacks = portal_server.tracebacks()
         environment["portal_tracebacks"] = len(tracebacks)
         if tracebacks:
@@ -305,6 +332,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument("--large-mib", type=int, help="size of the large layer (MiB)")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="rounds (alternating order); medians are shown"
+    )
     parser.add_argument("--workdir", help="where to put images and server data (default: tmp)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args(argv)
@@ -322,6 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = Sizes.quick() if args.quick else Sizes()
     if args.large_mib:
         sizes.large_mib = args.large_mib
+    sizes.repeat = max(1, args.repeat)
 
     def log(message: str) -> None:
         print(f"[bench] {message}", file=sys.stderr, flush=True)
