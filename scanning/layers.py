@@ -2,19 +2,22 @@
 
 Each layer is a tar archive, plain, gzip or zstd compressed. `read_layer` streams
 one layer (never unpacking to disk, never holding a whole layer in memory) and
-keeps only what the catalogers need: the regular files a `wanted(path)` predicate
-accepts, every symlink and hardlink (to resolve wanted paths), the whiteouts and
-opaque directories, and the directories (so that a directory can replace a lower
-symlink). The result, `LayerContents`, depends only on the layer's bytes and on
-the predicate, so a caller may cache it by digest (`LayerCache` does, in process).
+keeps only what the catalogers need: the regular files a `wanted(path)`
+predicate selects and, when given, an `accept(path, data)` check lets through
+once read (so most executables need not stay in memory); every symlink and
+hardlink (to resolve wanted paths); the whiteouts and opaque directories; and
+the directories (so that a directory can replace a lower symlink). The result,
+`LayerContents`, depends only on the layer's bytes and on those two functions,
+so a caller may cache it by digest (`LayerCache` does, in process).
 
 `squash` applies the layers in order, following the OCI image-spec `layer.md`
 rules, and gives a `FileTree` that resolves symlinks and hardlinks for reads and
 remembers which layer each file came from.
 
 Hostile layers are expected. Every limit in `ReadLimits` turns into a
-`LayerError` subclass with a message naming the layer, and memory stays bounded
-by the kept-bytes cap plus one read buffer.
+`LayerError` subclass with a message naming the layer. Memory stays bounded by
+the kept-bytes cap, the one file being read (at most the per-file cap), and the
+names of links and directories (at most one per entry).
 
 Known approximation: the paths of regular files that no cataloger wants are not
 recorded, so such a file does not shadow a lower layer's symlink or kept file at
@@ -26,7 +29,6 @@ from __future__ import annotations
 
 import fnmatch
 import gzip
-import stat
 import tarfile
 import threading
 import zlib
@@ -38,6 +40,7 @@ from typing import BinaryIO
 import zstandard
 
 Wanted = Callable[[str], bool]
+Accept = Callable[[str, bytes], bool]
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -218,9 +221,15 @@ def _decompressed(raw: BinaryIO, media_type: str) -> BinaryIO:
 
 
 def read_layer(
-    source: LayerSource, wanted: Wanted, limits: ReadLimits = ReadLimits()
+    source: LayerSource,
+    wanted: Wanted,
+    limits: ReadLimits = ReadLimits(),
+    accept: Accept | None = None,
 ) -> LayerContents:
-    """Stream one layer and keep what `wanted` asks for, plus links and whiteouts."""
+    """Stream one layer and keep what `wanted` asks for, plus links and whiteouts.
+
+    A wanted file that `accept` refuses once read is dropped as if unwanted.
+    """
     contents = LayerContents(digest=source.digest)
     raw = source.open()
     try:
@@ -232,7 +241,7 @@ def read_layer(
         except tarfile.TarError as error:
             raise CorruptLayerError(f"layer {source.digest}: not a tar archive: {error}") from error
         try:
-            _read_members(archive, contents, wanted, limits, source.digest)
+            _read_members(archive, contents, _Selection(wanted, accept, limits), source.digest)
         except tarfile.TarError as error:
             raise CorruptLayerError(
                 f"layer {source.digest}: damaged tar archive: {error}"
@@ -254,13 +263,17 @@ def read_layer(
     return contents
 
 
+@dataclass(frozen=True)
+class _Selection:
+    wanted: Wanted
+    accept: Accept | None
+    limits: ReadLimits
+
+
 def _read_members(
-    archive: tarfile.TarFile,
-    contents: LayerContents,
-    wanted: Wanted,
-    limits: ReadLimits,
-    digest: str,
+    archive: tarfile.TarFile, contents: LayerContents, selection: _Selection, digest: str
 ) -> None:
+    limits = selection.limits
     while True:
         member = archive.next()
         if member is None:
@@ -270,7 +283,7 @@ def _read_members(
         contents.entry_count += 1
         if contents.entry_count > limits.max_entries:
             raise LayerLimitError(f"layer {digest}: more than {limits.max_entries} entries")
-        _record_member(archive, member, contents, wanted, limits, digest)
+        _record_member(archive, member, contents, selection, digest)
         _skip_to_next_header(archive, digest)
 
 
@@ -285,10 +298,10 @@ def _record_member(
     archive: tarfile.TarFile,
     member: tarfile.TarInfo,
     contents: LayerContents,
-    wanted: Wanted,
-    limits: ReadLimits,
+    selection: _Selection,
     digest: str,
 ) -> None:
+    limits = selection.limits
     path = _member_path(member.name, limits, digest)
     if not path:
         return
@@ -309,8 +322,8 @@ def _record_member(
         contents.symlinks[path] = member.linkname
     elif member.islnk():
         contents.hardlinks[path] = _member_path(member.linkname, limits, digest)
-    elif member.isreg() and wanted(path):
-        _keep_file(archive, member, path, contents, limits, digest)
+    elif member.isreg() and selection.wanted(path):
+        _keep_file(archive, member, path, contents, selection, digest)
 
 
 def _skip_to_next_header(archive: tarfile.TarFile, digest: str) -> None:
@@ -346,9 +359,10 @@ def _keep_file(
     member: tarfile.TarInfo,
     path: str,
     contents: LayerContents,
-    limits: ReadLimits,
+    selection: _Selection,
     digest: str,
 ) -> None:
+    limits = selection.limits
     if member.size > limits.max_file_size:
         contents.skipped[path] = SkippedFile(path, member.size, "larger than the per-file cap")
         return
@@ -366,6 +380,8 @@ def _keep_file(
         chunks.append(chunk)
         remaining -= len(chunk)
     data = b"".join(chunks)
+    if selection.accept is not None and not selection.accept(path, data):
+        return
     contents.files[path] = data
     contents.modes[path] = member.mode
     contents.kept_bytes += len(data)
@@ -408,10 +424,6 @@ class Entry:
     target: str | None = None
     mode: int = 0
     size: int = 0
-
-    @property
-    def is_executable(self) -> bool:
-        return bool(self.mode & (stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH))
 
 
 class FileTree:
@@ -577,14 +589,20 @@ def squash(layers: Iterable[LayerContents]) -> FileTree:
 class LayerCache:
     """A small in-process LRU of `LayerContents`, keyed by layer digest.
 
-    One cache serves one `wanted` predicate and one set of limits: the contents
-    depend on both. It is bounded by the kept bytes it holds.
+    One cache serves one `wanted` predicate, one `accept` check and one set of
+    limits: the contents depend on all three. It is bounded by the kept bytes
+    it holds.
     """
 
     def __init__(
-        self, wanted: Wanted, limits: ReadLimits = ReadLimits(), max_bytes: int = 256 * MIB
+        self,
+        wanted: Wanted,
+        limits: ReadLimits = ReadLimits(),
+        max_bytes: int = 256 * MIB,
+        accept: Accept | None = None,
     ) -> None:
         self.wanted = wanted
+        self.accept = accept
         self.limits = limits
         self.max_bytes = max_bytes
         self._items: OrderedDict[str, LayerContents] = OrderedDict()
@@ -597,7 +615,7 @@ class LayerCache:
             if cached is not None:
                 self._items.move_to_end(source.digest)
                 return cached
-        contents = read_layer(source, self.wanted, self.limits)
+        contents = read_layer(source, self.wanted, self.limits, self.accept)
         with self._lock:
             if source.digest not in self._items and contents.kept_bytes <= self.max_bytes:
                 self._items[source.digest] = contents
@@ -619,14 +637,15 @@ def read_image(
     wanted: Wanted,
     limits: ReadLimits = ReadLimits(),
     cache: LayerCache | None = None,
+    accept: Accept | None = None,
 ) -> FileTree:
     """Read every layer (through `cache` when given) and squash them.
 
     A cache holds contents read with its own predicate and limits, so it must
-    have been built with the same `wanted` and `limits`.
+    have been built with the same `wanted`, `accept` and `limits`.
     """
     if cache is not None:
-        if cache.wanted is not wanted or cache.limits != limits:
+        if cache.wanted is not wanted or cache.accept is not accept or cache.limits != limits:
             raise ValueError("the cache was built for another predicate or other limits")
         return squash(cache.read(source) for source in sources)
-    return squash(read_layer(source, wanted, limits) for source in sources)
+    return squash(read_layer(source, wanted, limits, accept) for source in sources)

@@ -1,7 +1,8 @@
 """Catalogers: turn a squashed image `FileTree` into a list of components.
 
 `CATALOGERS` is the registry. `wanted(path)` is the union of what they read,
-plus os-release, and is the predicate to give the layer reader. `catalog(tree)`
+plus os-release, and `accept(path, data)` their content checks: the two
+functions to give the layer reader. `catalog(tree)`
 detects the distro and runs every cataloger. `detect_distro` maps os-release's
 `ID` and `VERSION_ID` to the OSV ecosystem of the image's OS packages.
 """
@@ -42,6 +43,7 @@ __all__ = [
     "Component",
     "Distro",
     "LicenseInfo",
+    "accept",
     "catalog",
     "detect_distro",
     "osv_ecosystem",
@@ -68,6 +70,15 @@ _MAJOR = re.compile(r"^(\d+)")
 def wanted(path: str) -> bool:
     """Every path any cataloger reads, and os-release."""
     return path in OS_RELEASE_PATHS or any(cataloger.wants(path) for cataloger in CATALOGERS)
+
+
+def accept(path: str, data: bytes) -> bool:
+    """Keep a wanted file if any cataloger that wants it has no use for a content check,
+    or its check passes."""
+    return path in OS_RELEASE_PATHS or any(
+        cataloger.wants(path) and (cataloger.accepts is None or cataloger.accepts(path, data))
+        for cataloger in CATALOGERS
+    )
 
 
 def parse_os_release(text: str) -> dict[str, str]:

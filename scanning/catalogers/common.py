@@ -70,11 +70,16 @@ class Distro:
 
 @dataclass(frozen=True)
 class Cataloger:
-    """A registry entry: which stored paths it needs, and how it turns them into components."""
+    """A registry entry: which stored paths it needs, and how it turns them into components.
+
+    `accepts(path, data)`, when set, lets the layer reader drop a wanted file
+    once read because its content is of no use (an executable that is not Go).
+    """
 
     name: str
     wants: Callable[[str], bool]
     catalog: Callable[[FileTree, Distro | None], list[Component]]
+    accepts: Callable[[str, bytes], bool] | None = None
 
 
 def basename(path: str) -> str:

@@ -13,7 +13,9 @@ every executable would keep most of an image. We keep files directly in a
 `bin`, `sbin` or `libexec` directory at any depth (`usr/local/bin`, `opt/x/bin`),
 extension-less files at the root of the image or directly under `app/`,
 `ko-app/` or `opt/<name>/` (where distroless and ko images put them), all
-subject to the layer reader's per-file cap (64 MiB by default).
+subject to the layer reader's per-file cap (64 MiB by default). Once read, a
+file stays in memory only if it is an ELF file holding the build-info magic
+(`accepts`), so the other executables of an image cost one read, not memory.
 """
 
 from __future__ import annotations
@@ -43,6 +45,10 @@ _SENTINEL_LENGTH = 16
 _BIN_DIRECTORIES = frozenset({"bin", "sbin", "libexec"})
 _APP_DIRECTORIES = frozenset({"app", "ko-app"})
 _GO_VERSION = re.compile(r"^go(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:(rc|beta)(\d+))?")
+
+
+def accepts(path: str, data: bytes) -> bool:
+    return data.startswith(ELF_MAGIC) and MAGIC in data
 
 
 def wants(path: str) -> bool:
@@ -252,4 +258,4 @@ def catalog(tree: FileTree, distro: Distro | None) -> list[Component]:
     return components
 
 
-CATALOGER = Cataloger(name="golang", wants=wants, catalog=catalog)
+CATALOGER = Cataloger(name="golang", wants=wants, catalog=catalog, accepts=accepts)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import zstandard
 
-from scanning.catalogers import wanted
+from scanning.catalogers import accept, wanted
 from scanning.layers import FileTree, LayerSource, read_layer, squash
 
 OCI_TAR = "application/vnd.oci.image.layer.v1.tar"
@@ -92,8 +92,8 @@ def raw_layer(digest: str, blob: bytes, media_type: str = OCI_TAR) -> LayerSourc
 
 
 def image(*layers: list[Member]) -> FileTree:
-    """A squashed tree from member lists, one per layer, with the catalogers' predicate."""
+    """A squashed tree from member lists, one per layer, read as a scan reads them."""
     return squash(
-        read_layer(layer(f"sha256:{index:02d}", members), wanted)
+        read_layer(layer(f"sha256:{index:02d}", members), wanted, accept=accept)
         for index, members in enumerate(layers)
     )

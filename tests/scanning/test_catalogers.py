@@ -775,6 +775,9 @@ def test_go_binary_build_info_inline_format():
         ]
     )
 
+    # Executables without Go build info are dropped once read.
+    assert tree.read("usr/local/bin/script") is None
+    assert tree.read("usr/local/bin/server") is not None
     components = {(c.name, c.version) for c in catalog(tree)}
 
     assert components == {

@@ -289,6 +289,17 @@ def test_files_over_the_size_cap_are_recorded_as_skipped_and_shadow_lower_copies
     assert [entry.path for entry in tree.skipped()] == ["etc/big"]
 
 
+def test_accept_drops_wanted_files_whose_content_is_of_no_use():
+    contents = read_layer(
+        layer("sha256:a", [File("etc/keep", b"GO!"), File("etc/drop", b"sh")]),
+        want_all,
+        accept=lambda path, data: data.startswith(b"GO"),
+    )
+
+    assert contents.files == {"etc/keep": b"GO!"}
+    assert contents.kept_bytes == 3
+
+
 def test_kept_bytes_cap_skips_further_files():
     limits = ReadLimits(max_kept_bytes=8)
     contents = read_layer(
@@ -459,6 +470,8 @@ def test_read_image_uses_the_cache_and_checks_its_predicate():
     assert opener.calls == 1
     with pytest.raises(ValueError, match="predicate"):
         read_image(sources, want_etc, cache=cache)
+    with pytest.raises(ValueError, match="predicate"):
+        read_image(sources, want_all, cache=cache, accept=lambda path, data: True)
 
 
 def test_compressed_helpers_round_trip():
