@@ -14,3 +14,6 @@ threads = int(os.environ.get("WEB_THREADS", "8"))
 timeout = int(os.environ.get("WEB_TIMEOUT", "300"))
 graceful_timeout = 30
 accesslog = os.environ.get("WEB_ACCESS_LOG") or None
+# gunicorn >= 24 opens a control socket in ~/.gunicorn by default: several portals on one
+# machine (tests, the benchmark, `make run`) would fight over it. Older versions ignore this.
+control_socket_disable = True
