@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "registry_portal.accounts",
     "registry_portal.registry",
+    "scanning",
     "promotions",
     "rest_framework",
     "django_filters",
@@ -265,3 +266,30 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
 # --- end REST API ---------------------------------------------------------------------------
+
+# --- Scanning -------------------------------------------------------------------------------
+# The OSV bulk data (an all.zip) synced periodically with an ETag-conditional download; empty
+# means off (load a zip with `manage.py osv_import` or in the admin instead).
+OSV_SYNC_URL = os.environ.get("OSV_SYNC_URL", "")
+OSV_SYNC_SECONDS = env_int("OSV_SYNC_SECONDS", 6 * 3600)
+OSV_MAX_DOWNLOAD_BYTES = env_int("OSV_MAX_DOWNLOAD_BYTES", 2 * 1024**3)
+# Layers bigger than this (compressed, as stored) are not read: the scan fails saying so.
+SCAN_MAX_LAYER_BYTES = env_int("SCAN_MAX_LAYER_BYTES", 4 * 1024**3)
+# Bounds on one layer's decompressed bytes and entries (tar bombs).
+SCAN_MAX_DECOMPRESSED_BYTES = env_int("SCAN_MAX_DECOMPRESSED_BYTES", 16 * 1024**3)
+SCAN_MAX_ENTRIES = env_int("SCAN_MAX_ENTRIES", 500_000)
+# What the reader keeps of a layer is cached in the database up to this size (compressed).
+SCAN_LAYER_CACHE_MAX_BYTES = env_int("SCAN_LAYER_CACHE_MAX_BYTES", 16 * 1024**2)
+# A scan job's time limits (seconds); a report left "running" longer than the stale delay
+# (a worker died) is claimed again by the next job.
+SCAN_SOFT_TIME_LIMIT = env_int("SCAN_SOFT_TIME_LIMIT", 600)
+SCAN_TIME_LIMIT = env_int("SCAN_TIME_LIMIT", 660)
+SCAN_STALE_SECONDS = env_int("SCAN_STALE_SECONDS", 900)
+# SBOM referrer blobs larger than this are not ingested.
+SCAN_MAX_SBOM_BYTES = env_int("SCAN_MAX_SBOM_BYTES", 64 * 1024**2)
+if OSV_SYNC_URL:
+    CELERY_BEAT_SCHEDULE["osv-sync"] = {
+        "task": "scanning.tasks.osv_sync_task",
+        "schedule": OSV_SYNC_SECONDS,
+    }
+# --- end Scanning ---------------------------------------------------------------------------

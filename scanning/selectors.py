@@ -1,0 +1,123 @@
+"""Reads of scan data for promotions, the pages and the API.
+
+`manifest_scan_facts` is the interface promotions depends on: None when the manifest has
+no report; else the status, the error, and (once done) the component names, the SPDX
+license ids and the distinct vulnerabilities per severity. For an index the facts are the
+union over its platform reports, and it is done only when every platform is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db.models import Case, IntegerField, QuerySet, Value, When
+
+from registry_portal.registry.models import Manifest
+
+from .choices import COUNTED_SEVERITIES, ScanStatus
+from .models import Component, ComponentLicense, Finding, ScanReport
+
+
+def _zero_counts() -> dict[str, int]:
+    return dict.fromkeys(COUNTED_SEVERITIES, 0)
+
+
+@dataclass(frozen=True)
+class ScanFacts:
+    """What a policy may ask of a scan."""
+
+    status: str
+    error: str = ""
+    component_names: frozenset[str] = frozenset()
+    licenses: frozenset[str] = frozenset()
+    vulnerability_counts: dict[str, int] = field(default_factory=_zero_counts)
+
+
+def _image_report_ids(report: ScanReport) -> list[int]:
+    """The reports whose components make up this report: its platforms for an index."""
+    if not report.is_index:
+        return [report.pk]
+    return list(
+        ScanReport.objects.filter(manifest__parents=report.manifest_id).values_list("pk", flat=True)
+    )
+
+
+def manifest_scan_facts(*, manifest: Manifest) -> ScanFacts | None:
+    """The scan facts of a manifest, or None when it has no report."""
+    report = ScanReport.objects.filter(manifest=manifest).first()
+    if report is None:
+        return None
+    if report.status != ScanStatus.DONE:
+        return ScanFacts(status=report.status, error=report.error)
+    report_ids = _image_report_ids(report)
+    names = Component.objects.filter(report_id__in=report_ids).values_list("name", flat=True)
+    licenses = ComponentLicense.objects.filter(report_id__in=report_ids).values_list(
+        "spdx_id", flat=True
+    )
+    return ScanFacts(
+        status=report.status,
+        error=report.error,
+        component_names=frozenset(names.distinct()),
+        licenses=frozenset(licenses.distinct()),
+        vulnerability_counts=report.vulnerability_counts,
+    )
+
+
+@dataclass(frozen=True)
+class ReportSummary:
+    """A report in one line: for tag lists."""
+
+    status: str
+    error: str
+    component_count: int
+    vulnerability_counts: dict[str, int]
+    finished_at: datetime | None
+
+
+def report_summary_for_manifests(manifest_ids: Iterable[int]) -> dict[int, ReportSummary]:
+    """manifest id -> summary, for the manifests that have a report; one query."""
+    rows = ScanReport.objects.filter(manifest_id__in=list(manifest_ids)).values_list(
+        "manifest_id", "status", "error", "component_count", "finished_at", *COUNTED_SEVERITIES
+    )
+    return {
+        manifest_id: ReportSummary(
+            status=status,
+            error=error,
+            component_count=component_count,
+            vulnerability_counts=dict(zip(COUNTED_SEVERITIES, counts, strict=True)),
+            finished_at=finished_at,
+        )
+        for manifest_id, status, error, component_count, finished_at, *counts in rows
+    }
+
+
+def report_for_manifest(*, manifest: Manifest) -> ScanReport | None:
+    return ScanReport.objects.select_related("snapshot").filter(manifest=manifest).first()
+
+
+def report_components(*, report: ScanReport) -> QuerySet[Component]:
+    """The components of a report (an index: of all its platforms), with their licenses."""
+    return (
+        Component.objects.filter(report_id__in=_image_report_ids(report))
+        .select_related("report")
+        .prefetch_related("license_ids")
+        .order_by("type", "name", "version", "pk")
+    )
+
+
+def report_findings(*, report: ScanReport) -> QuerySet[Finding]:
+    """The findings of a report (an index: of all its platforms), worst first."""
+    order = {"critical": 0, "high": 1, "medium": 2, "low": 3, "none": 5}
+    rank = Case(
+        *(When(severity=severity, then=Value(value)) for severity, value in order.items()),
+        default=Value(4),
+        output_field=IntegerField(),
+    )
+    return (
+        Finding.objects.filter(report_id__in=_image_report_ids(report))
+        .select_related("component", "vulnerability")
+        .annotate(severity_rank=rank)
+        .order_by("severity_rank", "-score", "vulnerability__osv_id", "pk")
+    )
