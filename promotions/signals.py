@@ -1,7 +1,8 @@
 """Receivers of the promotions app. They only queue tasks, and only after the commit.
 
 A tag saved as created, or with a new manifest, is a push (or a promotion into the
-repository, which continues a chain): its repository's policies are evaluated.
+repository, which continues a chain): its repository's policies are evaluated. When a
+scan finishes (scanning's ``scan_finished``), the promotions that waited for it resume.
 """
 
 from django.db import transaction
@@ -9,6 +10,7 @@ from django.db.models.signals import post_save
 from django.dispatch import receiver
 
 from registry_portal.registry.models import Tag
+from scanning.signals import scan_finished
 
 from . import tasks
 
@@ -19,3 +21,9 @@ def queue_promotions_for_tag(sender, instance: Tag, created: bool, update_fields
         return
     args = (instance.pk, instance.manifest_id, instance.pushed_at.isoformat())
     transaction.on_commit(lambda: tasks.promote_pushed_tag.delay(*args))
+
+
+@receiver(scan_finished, dispatch_uid="promotions.resume_after_scan")
+def resume_after_scan(sender, manifest_id: int, status: str, error: str = "", **kwargs):
+    reason = (error or "unknown error") if status == "failed" else ""
+    transaction.on_commit(lambda: tasks.resume_waiting_promotions.delay(manifest_id, reason))
