@@ -203,3 +203,46 @@ def osv_zip(records: list[dict], extra: dict[str, bytes] | None = None) -> io.By
             archive.writestr(name, data)
     buffer.seek(0)
     return buffer
+
+
+def machine_debian_files() -> dict[str, bytes]:
+    """This machine's os-release, dpkg status and copyright files: a Debian-sized layer."""
+    from pathlib import Path
+
+    files = {}
+    for name in ("etc/os-release", "var/lib/dpkg/status"):
+        path = Path("/") / name
+        if path.is_file():
+            files[name] = path.resolve().read_bytes()
+    for copyright_file in sorted(Path("/usr/share/doc").glob("*/copyright")):
+        try:
+            files[str(copyright_file.relative_to("/"))] = copyright_file.read_bytes()
+        except OSError:
+            continue  # unreadable or a dangling link: not part of the image
+    return files
+
+
+def python_dist_info_files(site_packages, prefix: str) -> dict[str, bytes]:
+    """The *.dist-info directories of a Python environment, placed under `prefix`."""
+    from pathlib import Path
+
+    files = {}
+    for dist_info in sorted(Path(site_packages).glob("*.dist-info")):
+        for path in dist_info.rglob("*"):
+            if path.is_file():
+                files[f"{prefix}/{path.relative_to(site_packages)}"] = path.read_bytes()
+    return files
+
+
+def push_layout(repository: Repository, layout_root, digest: str, tag: str) -> Manifest:
+    """Store an OCI layout's image (written by tests.support.images) in the registry."""
+    from pathlib import Path
+
+    blobs = Path(layout_root) / "blobs" / "sha256"
+    content = (blobs / digest.partition(":")[2]).read_bytes()
+    body = json.loads(content)
+    for descriptor in [body["config"], *body["layers"]]:
+        store_blob(repository, (blobs / descriptor["digest"].partition(":")[2]).read_bytes())
+    return registry_services.manifest_put(
+        repository=repository, reference=tag, content=content, content_type=MEDIA_MANIFEST
+    )
