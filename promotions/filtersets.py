@@ -8,6 +8,7 @@ Filters come in pairs: ``<thing>_id`` and ``<thing>`` (a repository by its full 
 import django_filters
 from django.db.models import Q, QuerySet
 
+from registry_portal.filters import UtcDateTimeFilter
 from registry_portal.registry.filtersets import IdFilter, filter_by_repository_full_name
 
 from .choices import PromotionOutcome, Trigger
@@ -103,8 +104,8 @@ class PromotionRecordFilterSet(django_filters.FilterSet):
         method=_either("source_tag", "target_tag"), label="Source or target tag"
     )
     digest = django_filters.CharFilter(field_name="digest")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lte")
+    created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lte")
     q = django_filters.CharFilter(method="search", label="Search")
 
     class Meta:

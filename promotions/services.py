@@ -537,7 +537,7 @@ def promotions_resume_waiting(*, manifest_id: int, scan_failed_reason: str = "")
     manifest = Manifest.objects.filter(pk=manifest_id).first()
     with transaction.atomic():
         records = list(
-            PromotionRecord.objects.select_for_update(skip_locked=True)
+            PromotionRecord.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(outcome=PromotionOutcome.WAITING, manifest_id=manifest_id)
             .select_related("policy__target__namespace", "source_repository")
         )

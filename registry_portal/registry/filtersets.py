@@ -9,6 +9,8 @@ import django_filters
 from django import forms
 from django.db.models import Q, QuerySet
 
+from registry_portal.filters import UtcDateTimeFilter
+
 from .models import Repository, Tag, TagEvent
 
 
@@ -85,8 +87,8 @@ class TagFilterSet(django_filters.FilterSet):
     promoted = django_filters.BooleanFilter(
         field_name="provenance", lookup_expr="isnull", exclude=True, label="Made by a promotion"
     )
-    pushed_after = django_filters.IsoDateTimeFilter(field_name="pushed_at", lookup_expr="gte")
-    pushed_before = django_filters.IsoDateTimeFilter(field_name="pushed_at", lookup_expr="lte")
+    pushed_after = UtcDateTimeFilter(field_name="pushed_at", lookup_expr="gte")
+    pushed_before = UtcDateTimeFilter(field_name="pushed_at", lookup_expr="lte")
     q = django_filters.CharFilter(field_name="name", lookup_expr="icontains", label="Search")
 
     class Meta:
@@ -114,8 +116,8 @@ class TagEventFilterSet(django_filters.FilterSet):
     organization = django_filters.CharFilter(field_name="repository__namespace__name")
     tag = django_filters.CharFilter(field_name="tag_name")
     digest = django_filters.CharFilter(method="filter_digest")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lte")
+    created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lte")
     q = django_filters.CharFilter(field_name="tag_name", lookup_expr="icontains", label="Search")
 
     class Meta:

@@ -111,3 +111,19 @@ def test_a_bad_filter_value_is_a_field_error(world, client_for):
     response = client_for(world["lead"]).get("/api/v1/tags/?pushed_after=yesterday")
     assert response.status_code == 400
     assert "pushed_after" in response.json()["error"]["fields"]
+
+
+@pytest.mark.parametrize("moment", ["0392-02-23T05:01:12.4+17:36", "2026-01-01T00:00:00-13:30"])
+def test_an_impossible_time_zone_offset_is_a_field_error(world, client_for, moment):
+    """Found by schemathesis: PostgreSQL refused the offset with a 500."""
+    response = client_for(world["lead"]).get("/api/v1/tags/", {"pushed_after": moment})
+    assert response.status_code == 400
+    assert "pushed_after" in response.json()["error"]["fields"]
+
+
+def test_a_time_with_an_offset_filters_in_utc(world, client_for):
+    later = client_for(world["lead"]).get(
+        "/api/v1/tags/", {"pushed_after": "2999-01-01T01:00+01:00"}
+    )
+    assert later.status_code == 200
+    assert later.json()["results"] == []
