@@ -27,7 +27,7 @@ from typing import BinaryIO
 import requests
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from registry_portal.errors import ValidationFailed
@@ -221,16 +221,26 @@ def sbom_inventory(*, manifest: Manifest) -> Inventory:
 # --- saving a report --------------------------------------------------------------------------
 
 
-def _catalog_component(row: Component) -> CatalogComponent:
-    return CatalogComponent(
-        name=row.name,
-        version=row.version,
-        type=row.type,
-        ecosystem=row.ecosystem or None,
-        purl=row.purl,
-        source_name=row.source_name or None,
-        source_version=row.source_version or None,
+def _stored_components(report: ScanReport) -> list[tuple[int, CatalogComponent]]:
+    """(row id, component) for matching: only the columns matching reads."""
+    rows = Component.objects.filter(report=report).values_list(
+        "pk", "name", "version", "type", "ecosystem", "source_name", "source_version"
     )
+    return [
+        (
+            pk,
+            CatalogComponent(
+                name=name,
+                version=version,
+                type=kind,
+                ecosystem=ecosystem or None,
+                purl="",
+                source_name=source_name or None,
+                source_version=source_version or None,
+            ),
+        )
+        for pk, name, version, kind, ecosystem, source_name, source_version in rows
+    ]
 
 
 def _component_rows(report: ScanReport, components: Iterable[CatalogComponent]) -> list[Component]:
@@ -285,6 +295,24 @@ def _counts(pairs: Iterable[tuple[str, str]]) -> dict[str, int]:
     return counts
 
 
+def _insert_findings(report: ScanReport, matches: list[matching.Match]) -> None:
+    """Insert findings with one executemany: a re-match writes thousands of rows, and model
+    instances would cost more than the database does."""
+    columns = ("component_id", "report_id", "vulnerability_id", "severity", "score")
+    # The table name comes from the model; values are placeholders.
+    sql = (
+        f"INSERT INTO {Finding._meta.db_table} ({', '.join(columns)}, fixed_version) "  # noqa: S608
+        f"VALUES ({', '.join(['%s'] * (len(columns) + 1))})"
+    )
+    rows = [
+        (m.key, report.pk, m.vulnerability_id, m.severity, m.score, m.fixed_version[:255])
+        for m in matches
+    ]
+    if rows:
+        with connection.cursor() as cursor:
+            cursor.executemany(sql, rows)
+
+
 def _replace_findings(report: ScanReport, snapshot: OsvSnapshot | None) -> dict[str, int]:
     """Match the report's components against the snapshot; replace its findings and counts."""
     Finding.objects.filter(report=report).delete()
@@ -292,24 +320,8 @@ def _replace_findings(report: ScanReport, snapshot: OsvSnapshot | None) -> dict[
     if snapshot is None:
         counts = dict.fromkeys(COUNTED_SEVERITIES, 0)
     else:
-        rows = list(Component.objects.filter(report=report))
-        matches = matching.match(
-            snapshot_id=snapshot.pk, components=[(row.pk, _catalog_component(row)) for row in rows]
-        )
-        Finding.objects.bulk_create(
-            [
-                Finding(
-                    component_id=found.key,
-                    report=report,
-                    vulnerability_id=found.vulnerability_id,
-                    severity=found.severity,
-                    score=found.score,
-                    fixed_version=found.fixed_version[:255],
-                )
-                for found in matches
-            ],
-            batch_size=1000,
-        )
+        matches = matching.match(snapshot_id=snapshot.pk, components=_stored_components(report))
+        _insert_findings(report, matches)
         counts = _counts((found.osv_id, found.severity) for found in matches)
     for severity, count in counts.items():
         setattr(report, severity, count)
