@@ -187,8 +187,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
-    "purge-access-tokens": {"task": "registry_portal.accounts.tasks.purge_access_tokens",
-                            "schedule": 24 * 3600},
+    "purge-access-tokens": {
+        "task": "registry_portal.accounts.tasks.purge_access_tokens",
+        "schedule": 24 * 3600,
+    },
 }
 
 LOGGING = {
