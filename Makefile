@@ -34,5 +34,6 @@ lint: install
 bench: install
 	@command -v skopeo >/dev/null && command -v docker-registry >/dev/null || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq skopeo docker-registry)
-	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m benchmarks.run --repeat 3
 	$(BIN)/python -m benchmarks.promotion
+	$(BIN)/python -m benchmarks.scanning
