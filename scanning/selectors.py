@@ -12,9 +12,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import Case, IntegerField, QuerySet, Value, When
+from django.db.models import Case, Exists, IntegerField, OuterRef, QuerySet, Value, When
 
-from registry_portal.registry.models import Manifest
+from registry_portal.registry.models import Manifest, RepositoryManifest
 
 from .choices import COUNTED_SEVERITIES, ScanStatus
 from .models import Component, ComponentLicense, Finding, ScanReport
@@ -120,4 +120,72 @@ def report_findings(*, report: ScanReport) -> QuerySet[Finding]:
         .select_related("component", "vulnerability")
         .annotate(severity_rank=rank)
         .order_by("severity_rank", "-score", "vulnerability__osv_id", "pk")
+    )
+
+
+@dataclass(frozen=True)
+class ScanSummary:
+    """A report in one cell of a tag list: status, counts, and the SPDX ids it uses."""
+
+    status: str
+    error: str
+    vulnerability_counts: dict[str, int]
+    licenses: tuple[str, ...]
+
+
+def scan_summaries_for_manifests(*, manifest_ids: Iterable[int]) -> dict[int, ScanSummary]:
+    """manifest id -> summary, for the manifests that have a report; two queries however
+    many manifests (an index's licenses are those of its platforms)."""
+    manifest_ids = list(manifest_ids)
+    if not manifest_ids:
+        return {}
+    rows = ScanReport.objects.filter(manifest_id__in=manifest_ids).values_list(
+        "manifest_id", "status", "error", *COUNTED_SEVERITIES
+    )
+    reports = {row[0]: row for row in rows}
+    licenses: dict[int, set[str]] = {}
+    if reports:
+        own = (
+            ComponentLicense.objects.filter(report__manifest_id__in=list(reports))
+            .order_by()
+            .values_list("report__manifest_id", "spdx_id")
+        )
+        of_platforms = (
+            ComponentLicense.objects.filter(report__manifest__parents__in=list(reports))
+            .order_by()
+            .values_list("report__manifest__parents", "spdx_id")
+        )
+        for manifest_id, spdx_id in own.union(of_platforms):
+            licenses.setdefault(manifest_id, set()).add(spdx_id)
+    return {
+        manifest_id: ScanSummary(
+            status=status,
+            error=error,
+            vulnerability_counts=dict(zip(COUNTED_SEVERITIES, counts, strict=True)),
+            licenses=tuple(sorted(licenses.get(manifest_id, ()), key=str.lower)),
+        )
+        for manifest_id, status, error, *counts in reports.values()
+    }
+
+
+def report_platform_reports(*, report: ScanReport) -> QuerySet[ScanReport]:
+    """The reports of an index's platform manifests, by platform (none for an image)."""
+    if not report.is_index:
+        return ScanReport.objects.none()
+    return ScanReport.objects.filter(manifest__parents=report.manifest_id).order_by(
+        "platform", "pk"
+    )
+
+
+def repository_scan_reports(*, repository) -> QuerySet[ScanReport]:
+    """The reports of the manifests present in a repository, newest first (for its
+    Activity tab); the manifest's bytes are not loaded."""
+    present = RepositoryManifest.objects.filter(
+        repository=repository, manifest_id=OuterRef("manifest_id")
+    )
+    return (
+        ScanReport.objects.filter(Exists(present))
+        .select_related("manifest", "snapshot")
+        .defer("manifest__content", "snapshot__malformed")
+        .order_by("-queued_at", "-pk")
     )
