@@ -29,8 +29,10 @@ import hashlib
 import os
 import re
 import tempfile
+import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -294,6 +296,14 @@ def _decode(raw: str, *, audience: str, required: list[str]) -> dict:
         raise InvalidToken(str(exc)) from exc
 
 
+# A client sends the same token with every request of a push (30 and more): its signature is
+# verified once per process, then only its validity window is checked. Keyed by the whole
+# token, so any other token (or a tampered one) is verified in full.
+_VERIFIED_MAX = 2048
+_verified: OrderedDict[str, dict] = OrderedDict()
+_verified_lock = threading.Lock()
+
+
 def decode_token(raw: str) -> dict:
     """The claims of an access token we signed for our service; raises ``InvalidToken``.
 
@@ -301,6 +311,23 @@ def decode_token(raw: str) -> dict:
     clock-skew allowance, ``aud`` against the configured service, ``iss`` and the shape of
     ``access``.
     """
+    with _verified_lock:
+        claims = _verified.get(raw)
+    if claims is not None:
+        if time.time() < claims["exp"] + CLOCK_SKEW_SECONDS:
+            return claims
+        with _verified_lock:
+            _verified.pop(raw, None)
+        raise InvalidToken("Signature has expired")
+    claims = _verify_access_token(raw)
+    with _verified_lock:
+        _verified[raw] = claims
+        while len(_verified) > _VERIFIED_MAX:
+            _verified.popitem(last=False)
+    return claims
+
+
+def _verify_access_token(raw: str) -> dict:
     claims = _decode(
         raw,
         audience=token_service(),

@@ -496,3 +496,30 @@ def test_command_prints_a_registry_auth_config(token_settings):
     assert f'issuer: "{ISSUER}"' in config
     assert f'rootcertbundle: "{token_settings.REGISTRY_TOKEN_CERT_FILE}"' in config
     assert tokens.signing_key().kid in config
+
+
+def test_a_verified_token_is_remembered_but_still_expires(monkeypatch):
+    raw = _sign(_claims(exp=int(time.time()) + 60))
+    assert tokens.decode_token(raw)["sub"] == "alice"
+    with monkeypatch.context() as patched:
+        patched.setattr(tokens, "_verify_access_token", lambda raw: pytest.fail("re-verified"))
+        assert tokens.decode_token(raw)["sub"] == "alice"  # the signature is not checked again
+    later = time.time() + 60 + tokens.CLOCK_SKEW_SECONDS + 1
+    monkeypatch.setattr(tokens.time, "time", lambda: later)
+    with pytest.raises(tokens.InvalidToken):
+        tokens.decode_token(raw)
+
+
+def test_a_remembered_token_does_not_vouch_for_a_tampered_copy():
+    raw = _sign(_claims())
+    tokens.decode_token(raw)
+    header, payload, signature = raw.split(".")
+    forged = _b64url(
+        json.dumps(
+            _claims(
+                access=[{"type": "repository", "name": "acme/app", "actions": ["pull", "push"]}]
+            )
+        ).encode()
+    )
+    with pytest.raises(tokens.InvalidToken):
+        tokens.decode_token(".".join([header, forged.decode(), signature]))
