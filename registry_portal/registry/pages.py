@@ -1,10 +1,14 @@
-"""The repository pages of the browser UI: Overview, Tags and Settings tabs.
+"""The repository pages of the browser UI: Overview, Tags and Settings tabs, and a tag's
+Vulnerabilities and Components pages.
 
 (``views.py`` is the /v2/ Distribution API; these are the HTML pages.) Every page asks the
 permission function: a repository the user may not see is a 404, an action the user may not
-take is a 403, and the templates hide what the user cannot do. The Promotions and Activity
-tabs (which show promotion records) live in ``promotions.views`` and share
-``RepositoryPageMixin``: the registry does not import promotions.
+take is a 403, and the templates hide what the user cannot do. Anyone, signed in or not, may
+read the pages of a public repository that say ``allow_anonymous``; every other page needs
+an account. The Promotions and Activity tabs (which show promotion records) live in
+``promotions.views`` and share ``RepositoryPageMixin``: the registry does not import
+promotions. The pages read scan data through ``scanning.selectors`` (the registry's models
+and services never do).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.db.models import IntegerField, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.http import Http404, HttpResponseRedirect
@@ -28,7 +33,11 @@ from registry_portal.accounts import services as account_services
 from registry_portal.accounts.choices import Action
 from registry_portal.accounts.models import RepositoryAccess
 from registry_portal.accounts.permissions import repository_actions
-from registry_portal.errors import PortalError
+from registry_portal.errors import PortalError, ValidationFailed
+from scanning import selectors as scan_selectors
+from scanning import services as scan_services
+from scanning.choices import SBOM_SOURCE_PREFIX, SOURCE_SCAN, ScanStatus
+from scanning.filtersets import ComponentFilterSet, FindingFilterSet
 
 from . import services
 from .filtersets import TagFilterSet
@@ -37,6 +46,7 @@ from .models import Manifest, Repository, RepositoryBlob, Tag
 from .selectors import repository_get_by_full_name
 
 TAGS_PER_PAGE = 50
+SCAN_ROWS_PER_PAGE = 50
 INDEX_MEDIA_TYPES = frozenset(
     {
         "application/vnd.oci.image.index.v1+json",
@@ -62,13 +72,18 @@ class RepositoryPageMixin(LoginRequiredMixin):
 
     A repository the user may not see is a 404 (its existence is not revealed); a page
     that needs more than pulling (``required_action``) is a 403 for those who may see it.
+    Visitors who are not signed in go to the sign-in page, unless the page is a reading
+    page (``allow_anonymous``): they may then read a public repository, and a private one
+    is a 404 to them as to anyone who may not see it.
     """
 
     required_action = Action.PULL
+    allow_anonymous = False
     tab = ""
 
     def dispatch(self, request, *args, **kwargs):
-        if not request.user.is_authenticated:
+        anonymous_may_read = self.allow_anonymous and self.required_action == Action.PULL
+        if not request.user.is_authenticated and not anonymous_may_read:
             return self.handle_no_permission()
         full_name = f"{kwargs['namespace']}/{kwargs['name']}"
         repository = repository_get_by_full_name(full_name=full_name)
@@ -78,7 +93,8 @@ class RepositoryPageMixin(LoginRequiredMixin):
         if self.required_action not in actions:
             raise PermissionDenied("You may not do this in this repository.")
         self.repository, self.actions = repository, actions
-        return super().dispatch(request, *args, **kwargs)
+        # The sign-in check is done above (it depends on the page and the repository).
+        return super(LoginRequiredMixin, self).dispatch(request, *args, **kwargs)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -88,8 +104,15 @@ class RepositoryPageMixin(LoginRequiredMixin):
             is_admin=Action.ADMIN in self.actions,
             tab=self.tab,
             tag_count=Tag.objects.filter(repository=self.repository).count(),
+            admin_url=self.admin_url(),
         )
         return context
+
+    def admin_url(self) -> str:
+        """The repository in the Django admin, for staff (who may be sent there)."""
+        if not self.request.user.is_staff:
+            return ""
+        return reverse("admin:registry_repository_change", args=[self.repository.pk])
 
     def tab_url(self, tab: str = "") -> str:
         return repository_url(self.repository.full_name, tab)
@@ -119,8 +142,9 @@ def _with_sizes(queryset):
 
 
 def decorate_tags(*, tags: list[Tag], user) -> list[Tag]:
-    """Give each tag ``platforms`` (for an index) and ``provenance_url`` (when its source
-    repository is visible to the user), in two queries whatever the number of tags."""
+    """Give each tag ``platforms`` (for an index), ``provenance_url`` (when its source
+    repository is visible to the user) and ``scan`` (its scan summary, None when the image
+    was never scanned), in a few queries whatever the number of tags."""
     index_ids = {t.manifest_id for t in tags if t.manifest.media_type in INDEX_MEDIA_TYPES}
     platforms: dict[int, list[str]] = {}
     if index_ids:
@@ -141,7 +165,11 @@ def decorate_tags(*, tags: list[Tag], user) -> list[Tag]:
             .filter(by_name)
             .values_list("namespace__name", "name")
         }
+    scans = scan_selectors.scan_summaries_for_manifests(
+        manifest_ids={tag.manifest_id for tag in tags}
+    )
     for tag in tags:
+        tag.scan = scans.get(tag.manifest_id)
         tag.platforms = platforms.get(tag.manifest_id, [])
         tag.promoted_at = _parse_time((tag.provenance or {}).get("promoted_at"))
         source = (tag.provenance or {}).get("source_repository")
@@ -181,6 +209,7 @@ class RepositoryOverviewView(RepositoryPageMixin, TemplateView):
 
     template_name = "registry/repository_overview.html"
     tab = "overview"
+    allow_anonymous = True
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -213,36 +242,45 @@ class RepositoryOverviewView(RepositoryPageMixin, TemplateView):
 
 
 class RepositoryTagsView(RepositoryPageMixin, TemplateView):
-    """Every tag, by name, a page at a time with a keyset cursor (fast with 100,000 tags)."""
+    """Every tag, by name, a page at a time with keyset cursors (fast with 100,000 tags):
+    ``after`` a name for the next page, ``before`` a name for the previous one."""
 
     template_name = "registry/repository_tags.html"
     tab = "tags"
+    allow_anonymous = True
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         query = self.request.GET.get("q", "").strip()[:128]
         after = self.request.GET.get("after", "")[:128]
+        before = "" if after else self.request.GET.get("before", "")[:128]
         tags = TagFilterSet(
             {"q": query}, queryset=Tag.objects.filter(repository=self.repository)
         ).qs
-        if after:
-            tags = tags.filter(name__gt=after)
-        page = list(
-            _with_sizes(
-                tags.select_related("manifest", "pushed_by")
-                .defer("manifest__content")
-                .order_by("name")
-            )[: TAGS_PER_PAGE + 1]
-        )
-        has_next = len(page) > TAGS_PER_PAGE
-        page = page[:TAGS_PER_PAGE]
+        tags = _with_sizes(tags.select_related("manifest", "pushed_by").defer("manifest__content"))
+        if before:
+            page = list(tags.filter(name__lt=before).order_by("-name")[: TAGS_PER_PAGE + 1])
+            has_previous, has_next = len(page) > TAGS_PER_PAGE, True
+            page = page[:TAGS_PER_PAGE][::-1]
+        else:
+            if after:
+                tags = tags.filter(name__gt=after)
+            page = list(tags.order_by("name")[: TAGS_PER_PAGE + 1])
+            has_previous, has_next = bool(after), len(page) > TAGS_PER_PAGE
+            page = page[:TAGS_PER_PAGE]
         params = {"q": query} if query else {}
         context.update(
             tags=decorate_tags(tags=page, user=self.request.user),
             query=query,
             after=after,
-            first_url="?" + urlencode(params) if after else "",
-            next_url="?" + urlencode({**params, "after": page[-1].name}) if has_next else "",
+            before=before,
+            first_url="?" + urlencode(params) if (after or before) and has_previous else "",
+            previous_url=(
+                "?" + urlencode({**params, "before": page[0].name}) if page and has_previous else ""
+            ),
+            next_url=(
+                "?" + urlencode({**params, "after": page[-1].name}) if page and has_next else ""
+            ),
         )
         return context
 
@@ -332,3 +370,154 @@ class RepositoryAccessRevokeView(RepositoryPageMixin, View):
         account_services.access_revoke(grant=grant)
         messages.success(request, f"{grant.team.name} no longer has its grant here.")
         return HttpResponseRedirect(self.tab_url("settings"))
+
+
+def _inventory_sources(sources: list[str]) -> list[dict]:
+    """Where a report's inventory came from, in words: our scan, or SBOMs by digest."""
+    described = []
+    for source in sources:
+        if source == SOURCE_SCAN:
+            described.append({"kind": "scan", "label": "our scan of the image's layers"})
+        elif source.startswith(SBOM_SOURCE_PREFIX):
+            digest = source.removeprefix(SBOM_SOURCE_PREFIX)
+            described.append({"kind": "sbom", "label": "an SBOM attached to it", "digest": digest})
+        else:
+            described.append({"kind": "other", "label": source})
+    return described
+
+
+class TagScanPageMixin(RepositoryPageMixin):
+    """A tag of the repository and its scan report; for an index, ``?platform=os/arch``
+    narrows the page to one platform's report (an unknown platform is a 400)."""
+
+    tab = "tags"
+    allow_anonymous = True
+    subtab = ""
+    filter_labels: dict[str, tuple[str, str]] = {}
+
+    def get(self, request, *args, **kwargs):
+        self.tag = get_object_or_404(
+            Tag.objects.select_related("manifest", "pushed_by").defer("manifest__content"),
+            repository=self.repository,
+            name=kwargs["tag"],
+        )
+        self.report = scan_selectors.report_for_manifest(manifest=self.tag.manifest)
+        self.platforms = (
+            list(scan_selectors.report_platform_reports(report=self.report)) if self.report else []
+        )
+        self.platform = request.GET.get("platform", "")[:100]
+        shown = self.report
+        errors = []
+        if self.platform:
+            shown = next((r for r in self.platforms if r.platform == self.platform), None)
+            if shown is None:
+                errors.append(f"This image has no platform “{self.platform}”.")
+        context = self.get_context_data(platform_errors=errors, **self.rows(shown, errors))
+        status = 400 if errors or context["filters"].errors else 200
+        return self.render_to_response(context, status=status)
+
+    def rows(self, report, errors) -> dict:
+        """The filter form and a page of rows of ``report`` (none unless it is done)."""
+        done = report is not None and report.status == ScanStatus.DONE and not errors
+        queryset = self.queryset(report) if done else self.filterset_class.Meta.model.objects.none()
+        data = {name: self.request.GET.get(name, "")[:200] for name in self.filter_fields}
+        filters = self.filterset_class(data, queryset=queryset)
+        filters.form.fields = {name: filters.form.fields[name] for name in self.filter_fields}
+        for name, (label, placeholder) in self.filter_labels.items():
+            form_field = filters.form.fields[name]
+            form_field.label = label
+            if placeholder.startswith("Any"):
+                form_field.choices = [("", placeholder), *list(form_field.choices)[1:]]
+            else:
+                form_field.widget.attrs["placeholder"] = placeholder
+        page = None
+        if done and filters.is_valid():
+            page = Paginator(filters.qs, SCAN_ROWS_PER_PAGE).get_page(self.request.GET.get("page"))
+        return {"filters": filters, "page": page, "filtered": any(data.values())}
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        report = self.report
+        context.update(
+            tag=self.tag,
+            report=report,
+            platforms=self.platforms,
+            platform=self.platform,
+            subtab=self.subtab,
+            sources=_inventory_sources(report.sources) if report else [],
+            may_retry=report is not None
+            and report.status == ScanStatus.FAILED
+            and Action.PUSH in self.actions,
+            report_admin_url=(
+                reverse("admin:scanning_scanreport_change", args=[report.pk])
+                if report is not None and self.request.user.is_staff
+                else ""
+            ),
+        )
+        return context
+
+
+class TagVulnerabilitiesView(TagScanPageMixin, TemplateView):
+    """The findings of a tag's image, worst first: filter by severity, vulnerability id,
+    package and ecosystem."""
+
+    template_name = "registry/tag_vulnerabilities.html"
+    subtab = "vulnerabilities"
+    filterset_class = FindingFilterSet
+    filter_fields = ("severity", "vulnerability", "component", "ecosystem")
+    filter_labels = {
+        "severity": ("Severity", "Any severity"),
+        "vulnerability": ("Vulnerability id", "CVE-2024-1234"),
+        "component": ("Package", "openssl"),
+        "ecosystem": ("Ecosystem", "Debian:12"),
+    }
+
+    def queryset(self, report):
+        return scan_selectors.report_findings(report=report).defer("vulnerability__raw")
+
+
+class TagComponentsView(TagScanPageMixin, TemplateView):
+    """The components of a tag's image: filter by name, type, ecosystem and license."""
+
+    template_name = "registry/tag_components.html"
+    subtab = "components"
+    filterset_class = ComponentFilterSet
+    filter_fields = ("q", "type", "ecosystem", "license")
+    filter_labels = {
+        "q": ("Name", "part of a name"),
+        "type": ("Type", "deb, pypi, npm…"),
+        "ecosystem": ("Ecosystem", "Debian:12"),
+        "license": ("License (SPDX id)", "MIT"),
+    }
+
+    def queryset(self, report):
+        return scan_selectors.report_components(report=report)
+
+
+class TagScanRetryView(RepositoryPageMixin, View):
+    """Those who may push: queue a failed scan of the tag's image again."""
+
+    required_action = Action.PUSH
+
+    def post(self, request, *args, **kwargs):
+        tag = get_object_or_404(
+            Tag.objects.select_related("manifest").defer("manifest__content"),
+            repository=self.repository,
+            name=kwargs["tag"],
+        )
+        report = scan_selectors.report_for_manifest(manifest=tag.manifest)
+        if report is None:
+            raise Http404("This image has no scan to retry.")
+        try:
+            scan_services.scan_retry(report=report)
+        except ValidationFailed as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(request, f"The scan of {tag.name} is queued again.")
+        return HttpResponseRedirect(tag_page_url(self.repository, tag.name, "vulnerabilities"))
+
+
+def tag_page_url(repository: Repository, tag_name: str, page: str) -> str:
+    """A tag's Vulnerabilities or Components page."""
+    kwargs = {"namespace": repository.namespace.name, "name": repository.name, "tag": tag_name}
+    return reverse(f"repos:tag-{page}", kwargs=kwargs)

@@ -12,10 +12,19 @@ from . import pages
 app_name = "repos"
 # A path component of a repository name never starts with '-' (OCI distribution spec).
 REPOSITORY = r"^repos/(?P<namespace>[a-z0-9][^/]*)/(?P<name>[^-/][^/]*(?:/[^-/][^/]*)*)"
+# The tag grammar of the distribution spec.
+TAG = rf"{REPOSITORY}/-/tags/(?P<tag>[A-Za-z0-9_][A-Za-z0-9._-]{{0,127}})"
 
 urlpatterns = [
     re_path(rf"{REPOSITORY}/$", pages.RepositoryOverviewView.as_view(), name="overview"),
     re_path(rf"{REPOSITORY}/-/tags/$", pages.RepositoryTagsView.as_view(), name="tags"),
+    re_path(
+        rf"{TAG}/vulnerabilities/$",
+        pages.TagVulnerabilitiesView.as_view(),
+        name="tag-vulnerabilities",
+    ),
+    re_path(rf"{TAG}/components/$", pages.TagComponentsView.as_view(), name="tag-components"),
+    re_path(rf"{TAG}/scan/retry/$", pages.TagScanRetryView.as_view(), name="tag-scan-retry"),
     re_path(rf"{REPOSITORY}/-/settings/$", pages.RepositorySettingsView.as_view(), name="settings"),
     re_path(
         rf"{REPOSITORY}/-/settings/access/(?P<grant_id>[0-9]+)/revoke/$",

@@ -24,11 +24,36 @@ CAN_READ = {"reader", "writer", "lead", "dev_admin"}
 IS_ADMIN = {"lead", "dev_admin"}
 
 
-@pytest.mark.parametrize("url", READ_PAGES + ADMIN_PAGES + ["/", "/orgs/dev/"])
-def test_anonymous_is_sent_to_sign_in(client, world, url):
+# Pages anyone may read for a public repository; a private one is a 404 to visitors.
+PUBLIC_PAGES = [
+    REPO,
+    f"{REPO}-/tags/",
+    f"{REPO}-/tags/1.0-stable/vulnerabilities/",
+    f"{REPO}-/tags/1.0-stable/components/",
+]
+ACCOUNT_PAGES = [f"{REPO}-/promotions/", f"{REPO}-/activity/", *ADMIN_PAGES, "/", "/orgs/dev/"]
+
+
+@pytest.mark.parametrize("url", ACCOUNT_PAGES)
+@pytest.mark.parametrize("public", [False, True])
+def test_anonymous_is_sent_to_sign_in_where_an_account_is_needed(client, world, url, public):
+    Repository.objects.filter(pk=world["source"].pk).update(is_public=public)
     response = client.get(url)
     assert response.status_code == 302
     assert response["Location"].startswith("/accounts/login/?next=")
+
+
+@pytest.mark.parametrize("url", PUBLIC_PAGES)
+def test_anonymous_reads_public_repositories_and_not_private_ones(client, world, url):
+    response = client.get(url)
+    assert response.status_code == 404
+    assert "Sign in" in response.content.decode()
+    Repository.objects.filter(pk=world["source"].pk).update(is_public=True)
+    response = client.get(url)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Sign in" in page and "Sign out" not in page
+    assert "-/promotions/" not in page and "-/activity/" not in page  # tabs needing an account
 
 
 @pytest.mark.parametrize("user", USERS)
