@@ -182,3 +182,24 @@ class PolicyForm(forms.Form):
         elif cleaned.get("tag_mode") == TEMPLATE_TAG and not cleaned.get("tag_template"):
             self.add_error("tag_template", "Give a template, or choose to keep the source tag.")
         return cleaned
+
+
+class PolicyChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj):
+        return obj.name
+
+
+class PromoteForm(forms.Form):
+    """Promote one tag now: which of the source repository's policies to run."""
+
+    policy = PolicyChoiceField(
+        label="Policy",
+        queryset=None,
+        empty_label=None,
+        widget=forms.RadioSelect,
+        error_messages={"invalid_choice": "Choose one of this repository's policies."},
+    )
+
+    def __init__(self, *args, policies, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["policy"].queryset = policies

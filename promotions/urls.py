@@ -2,7 +2,7 @@
 
 from django.urls import re_path
 
-from registry_portal.registry.urls_pages import REPOSITORY
+from registry_portal.registry.urls_pages import REPOSITORY, TAG
 
 from . import views
 
@@ -23,5 +23,6 @@ urlpatterns = [
     re_path(rf"{POLICY}/edit/$", views.PolicyUpdateView.as_view(), name="edit"),
     re_path(rf"{POLICY}/enabled/$", views.PolicyEnableView.as_view(), name="enable"),
     re_path(rf"{POLICY}/delete/$", views.PolicyDeleteView.as_view(), name="delete"),
+    re_path(rf"{TAG}/promote/$", views.TagPromoteView.as_view(), name="promote"),
     re_path(rf"{REPOSITORY}/-/activity/$", views.RepositoryActivityView.as_view(), name="activity"),
 ]

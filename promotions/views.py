@@ -1,4 +1,5 @@
-"""The Promotions and Activity tabs of a repository, and the promotion policy form.
+"""The Promotions and Activity tabs of a repository, the promotion policy form, and
+"Promote now" for one tag.
 
 Every write goes through ``promotions.services``, which checks the permissions again (admin
 on the source and the target) and validates the rules; its ``ValidationFailed.detail`` is
@@ -9,6 +10,7 @@ to what it is about.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied as Forbidden
@@ -23,12 +25,20 @@ from django.views.generic import TemplateView, View
 
 from registry_portal.accounts.choices import Action
 from registry_portal.errors import PermissionDenied, ValidationFailed
-from registry_portal.registry.models import TagEvent
-from registry_portal.registry.pages import RepositoryPageMixin
+from registry_portal.registry.models import Tag, TagEvent
+from registry_portal.registry.pages import RepositoryPageMixin, repository_url
+from scanning import selectors as scan_selectors
 
 from . import services, tasks
-from .choices import RuleField, RuleOperator, operator_label
-from .forms import KEEP_TAG, TEMPLATE_TAG, PolicyForm, RuleFormSet, administered_repositories
+from .choices import PromotionOutcome, RuleField, RuleOperator, operator_label
+from .forms import (
+    KEEP_TAG,
+    TEMPLATE_TAG,
+    PolicyForm,
+    PromoteForm,
+    RuleFormSet,
+    administered_repositories,
+)
 from .models import PromotionPolicy, PromotionRecord
 from .tag_templates import PLACEHOLDERS, TagTemplate
 
@@ -344,8 +354,9 @@ class PolicyDryRunView(RepositoryPageMixin, View):
 
 
 class RepositoryActivityView(RepositoryPageMixin, TemplateView):
-    """The Activity tab: tag history (pushes, moves, deletions, promotions in) and every
-    promotion attempt from or into this repository, with skipped and failed reasons."""
+    """The Activity tab: tag history (pushes, moves, deletions, promotions in), every
+    promotion attempt from or into this repository, with skipped and failed reasons, and
+    the scans of its images (queued, running, done, failed with the error)."""
 
     template_name = "promotions/repository_activity.html"
     tab = "activity"
@@ -356,8 +367,85 @@ class RepositoryActivityView(RepositoryPageMixin, TemplateView):
         records = PromotionRecord.objects.filter(
             Q(source_repository=self.repository) | Q(target_repository=self.repository)
         ).select_related("triggered_by")
+        scans = Paginator(
+            scan_selectors.repository_scan_reports(repository=self.repository), RECORDS_PER_PAGE
+        ).get_page(self.request.GET.get("spage"))
+        tag_names: dict[int, list[str]] = {}
+        for manifest_id, name in Tag.objects.filter(
+            repository=self.repository, manifest_id__in=[report.manifest_id for report in scans]
+        ).values_list("manifest_id", "name"):
+            tag_names.setdefault(manifest_id, []).append(name)
+        for report in scans:
+            report.tag_names = sorted(tag_names.get(report.manifest_id, []))
         context.update(
             events=Paginator(events, RECORDS_PER_PAGE).get_page(self.request.GET.get("page")),
             records=Paginator(records, RECORDS_PER_PAGE).get_page(self.request.GET.get("rpage")),
+            scans=scans,
         )
         return context
+
+
+class TagPromoteView(RepositoryPageMixin, TemplateView):
+    """Promote one tag now through one of this repository's policies, whatever its rules.
+
+    Offered to the repository's admins; running a policy needs the same rights as changing
+    it (admin on its target too), which ``services.promotion_manual`` checks: a refusal is a
+    403. After the promotion the page shows the record's outcome (``?record=<id>``).
+    """
+
+    template_name = "promotions/tag_promote.html"
+    required_action = Action.ADMIN
+    tab = "tags"
+
+    def load(self) -> None:
+        self.tag = get_object_or_404(
+            Tag.objects.select_related("manifest").defer("manifest__content"),
+            repository=self.repository,
+            name=self.kwargs["tag"],
+        )
+        self.policies = PromotionPolicy.objects.filter(source=self.repository).order_by("name")
+
+    def get(self, request, *args, **kwargs):
+        self.load()
+        return self.render(PromoteForm(policies=self.policies))
+
+    def post(self, request, *args, **kwargs):
+        self.load()
+        form = PromoteForm(request.POST, policies=self.policies)
+        if not form.is_valid():
+            return self.render(form, status=400)
+        policy = PromotionPolicy.objects.select_related(
+            "source__namespace", "target__namespace"
+        ).get(pk=form.cleaned_data["policy"].pk)
+        try:
+            record = services.promotion_manual(actor=request.user, policy=policy, tag=self.tag)
+        except PermissionDenied as error:
+            raise Forbidden(error.message) from error
+        except ValidationFailed as error:
+            form.add_error(None, error.message)
+            return self.render(form, status=400)
+        outcome = record.get_outcome_display()
+        messages.info(request, f"{self.tag.name} through “{policy.name}”: {outcome}.")
+        return HttpResponseRedirect(f"{request.path}?record={record.pk}")
+
+    def render(self, form, status=200):
+        policies = _describe(list(_policies_with_history(self.policies)), self.request.user)
+        record_id = self.request.GET.get("record", "")
+        record = (
+            PromotionRecord.objects.filter(
+                pk=int(record_id), source_repository=self.repository, source_tag=self.tag.name
+            ).first()
+            if record_id.isdigit() and len(record_id) < 18
+            else None
+        )
+        if record is not None:
+            promoted = record.outcome == PromotionOutcome.PROMOTED and record.target_tag
+            record.target_url = (
+                repository_url(record.target_repository_name, "tags")
+                + "?"
+                + urlencode({"q": record.target_tag})
+                if promoted
+                else ""
+            )
+        context = self.get_context_data(form=form, tag=self.tag, policies=policies, record=record)
+        return self.render_to_response(context, status=status)

@@ -34,7 +34,7 @@ PUBLIC_PAGES = [
 ACCOUNT_PAGES = [f"{REPO}-/promotions/", f"{REPO}-/activity/", *ADMIN_PAGES, "/", "/orgs/dev/"]
 
 
-@pytest.mark.parametrize("url", ACCOUNT_PAGES)
+@pytest.mark.parametrize("url", ACCOUNT_PAGES + [f"{REPO}-/tags/1.0-stable/promote/"])
 @pytest.mark.parametrize("public", [False, True])
 def test_anonymous_is_sent_to_sign_in_where_an_account_is_needed(client, world, url, public):
     Repository.objects.filter(pk=world["source"].pk).update(is_public=public)

@@ -360,3 +360,14 @@ def test_scan_page_queries_do_not_grow_with_rows(world, login, scanned, monkeypa
             response = client.get(url)
         assert len(response.context["page"].object_list) > 3
         assert len(many) == before
+
+
+# --- the Activity tab -------------------------------------------------------------------------
+
+
+def test_activity_lists_scans_with_their_errors(world, login, scanned):
+    failed_report(world, error="gzip: invalid header")
+    page = text(login(world["reader"]).get(f"{REPO}/activity/"))
+    assert "Scans" in page
+    assert "failed broken" in page and "gzip: invalid header" in page
+    assert "done scanned" in page and "3 components" in page
