@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
+from django.urls import reverse
 
 from .choices import FIELD_OPERATORS, PromotionOutcome, RuleField, RuleOperator, Trigger
 
@@ -75,6 +76,14 @@ class PromotionPolicy(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.source} → {self.target or 'deleted repository'})"
+
+    def get_absolute_url(self) -> str:
+        """The policy on its source's Promotions tab ("View on site" in the admin)."""
+        source = self.source
+        url = reverse(
+            "promotions:policies", kwargs={"namespace": source.namespace.name, "name": source.name}
+        )
+        return f"{url}#policy-{self.pk}"
 
 
 class PolicyRule(models.Model):

@@ -5,6 +5,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
+from django.urls import reverse
 
 from registry_portal.accounts.choices import AccessLevel
 
@@ -80,6 +81,12 @@ class Repository(models.Model):
 
     def __str__(self) -> str:
         return self.full_name
+
+    def get_absolute_url(self) -> str:
+        """The repository's Overview page ("View on site" in the admin)."""
+        return reverse(
+            "repos:overview", kwargs={"namespace": self.namespace.name, "name": self.name}
+        )
 
     @property
     def full_name(self) -> str:
@@ -198,6 +205,18 @@ class Tag(models.Model):
 
     def __str__(self) -> str:
         return f"{self.repository}:{self.name}"
+
+    def get_absolute_url(self) -> str:
+        """The tag's Vulnerabilities page ("View on site" in the admin)."""
+        repository = self.repository
+        return reverse(
+            "repos:tag-vulnerabilities",
+            kwargs={
+                "namespace": repository.namespace.name,
+                "name": repository.name,
+                "tag": self.name,
+            },
+        )
 
 
 class TagEvent(models.Model):

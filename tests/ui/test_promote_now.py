@@ -1,11 +1,11 @@
-"""'Promote now' on a tag: offered to admins of the source, run by promotion_manual."""
+"""'Promote now' on a tag, and the links between the pages and the Django admin."""
 
 import html
 
 import pytest
 
 from promotions import services as promotion_services
-from promotions.models import PromotionRecord
+from promotions.models import PromotionPolicy, PromotionRecord
 from registry_portal.registry.models import Tag
 from tests import factories
 
@@ -129,3 +129,37 @@ def test_a_record_of_another_tag_is_not_shown(world, login, policy):
     other = client.get(f"/repos/dev/website/-/tags/1.0-stable/promote/?record={record.pk}")
     assert other.context["record"] is None
     assert client.get(f"{PROMOTE}?record=99999999999999999999").status_code == 200
+
+
+# --- admin links -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def staff(world):
+    return factories.make_user("boss", is_staff=True, is_superuser=True)
+
+
+def test_view_on_site_from_the_admin(world, login, policy, staff):
+    client = login(staff)
+    source = world["source"]
+    page = client.get(f"/admin/registry/repository/{source.pk}/change/").content.decode()
+    assert "View on site" in page
+    assert source.get_absolute_url() == "/repos/dev/website/"
+    assert client.get(source.get_absolute_url()).status_code == 200
+    page = client.get(f"/admin/promotions/promotionpolicy/{policy.pk}/change/").content.decode()
+    assert "View on site" in page
+    assert policy.get_absolute_url() == f"/repos/dev/website/-/promotions/#policy-{policy.pk}"
+    tag = source.tags.get(name="1.0-stable")
+    assert tag.get_absolute_url() == "/repos/dev/website/-/tags/1.0-stable/vulnerabilities/"
+    assert client.get(tag.get_absolute_url()).status_code == 200
+
+
+def test_admin_links_in_the_pages_are_for_staff(world, login, policy, staff):
+    repository_admin = f"/admin/registry/repository/{world['source'].pk}/change/"
+    policy_admin = f"/admin/promotions/promotionpolicy/{policy.pk}/change/"
+    page = login(staff).get("/repos/dev/website/-/promotions/").content.decode()
+    assert repository_admin in page and policy_admin in page
+    assert 'href="/admin/"' in page  # the top navigation
+    page = login(world["lead"]).get("/repos/dev/website/-/promotions/").content.decode()
+    assert "/admin/" not in page
+    assert PromotionPolicy.objects.count() == 1
