@@ -623,7 +623,34 @@ def manifest_put(
             manifest_link(repository=repository, manifest=manifest)
         else:
             tag_set(repository=repository, name=reference, manifest=manifest, actor=actor)
+        if manifest.subject_digest:
+            referrer_follow_promotions(repository=repository, referrer=manifest)
     return manifest
+
+
+def referrer_follow_promotions(*, repository: Repository, referrer: Manifest) -> int:
+    """Referrers follow a promoted image: a signature or SBOM pushed for an image that was
+    promoted out of ``repository`` is linked into every repository it was promoted into,
+    along the whole chain. Read from the tags' provenance; returns how many repositories.
+    """
+    reached: set[int] = set()
+    frontier = [repository.full_name]
+    while frontier:
+        promoted = (
+            Tag.objects.filter(
+                manifest__digest=referrer.subject_digest,
+                provenance__source_repository__in=frontier,
+            )
+            .exclude(repository_id__in=reached | {repository.pk})
+            .select_related("repository__namespace")
+        )
+        frontier = []
+        for tag in promoted:
+            if tag.repository_id not in reached:
+                reached.add(tag.repository_id)
+                manifest_link(repository=tag.repository, manifest=referrer)
+                frontier.append(tag.repository.full_name)
+    return len(reached)
 
 
 def _manifest_create(*, digest: str, content: bytes, parsed, blob_ids, child_ids) -> Manifest:

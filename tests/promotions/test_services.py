@@ -359,3 +359,48 @@ def test_a_scan_finishing_while_the_push_is_evaluated_is_not_missed(seed, pusher
     )
     pusher(seed["source"], "1.0")
     assert PromotionRecord.objects.get().outcome == PromotionOutcome.PROMOTED
+
+
+def test_referrers_pushed_after_the_promotion_follow_the_image(seed, seed_policy, pusher):
+    import hashlib
+    import json
+
+    from registry_portal.registry.models import RepositoryManifest
+    from registry_portal.registry.services import manifest_put
+
+    prod_org = factories.make_org("prod", admin=seed["lead"])
+    prod = factories.make_repo(prod_org, "website")
+    services.policy_create(actor=seed["lead"], source=seed["target"], target=prod, name="p")
+    image = pusher(seed["source"], "1.0-stable")
+    assert Tag.objects.filter(repository=prod, manifest=image).exists()
+
+    signature = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "artifactType": "application/vnd.dev.cosign.artifact.sig.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.empty.v1+json",
+                "digest": "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+                "size": 2,
+            },
+            "layers": [],
+            "subject": {
+                "mediaType": image.media_type,
+                "digest": image.digest,
+                "size": image.size,
+            },
+        }
+    ).encode()
+    referrer = manifest_put(
+        repository=seed["source"],
+        reference="sha256:" + hashlib.sha256(signature).hexdigest(),
+        content=signature,
+        content_type="application/vnd.oci.image.manifest.v1+json",
+    )
+    linked = set(
+        RepositoryManifest.objects.filter(manifest=referrer).values_list(
+            "repository__namespace__name", flat=True
+        )
+    )
+    assert linked == {"dev", "qa", "prod"}
