@@ -30,7 +30,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
-from registry_portal.errors import ValidationFailed
+from registry_portal.errors import Conflict, ValidationFailed
 from registry_portal.registry import storage
 from registry_portal.registry.manifests import manifest_effective_artifact_type
 from registry_portal.registry.models import Blob, Manifest
@@ -846,3 +846,28 @@ def snapshot_activate(*, snapshot: OsvSnapshot) -> OsvSnapshot:
         locked.save(update_fields=["is_active"])
         transaction.on_commit(lambda: rematch_task.delay(locked.pk))
     return locked
+
+
+def osv_import_upload(*, archive: BinaryIO, name: str) -> OsvSnapshot:
+    """Import an OSV zip uploaded through the API, all or nothing: unlike the admin and the
+    command, which keep a failed snapshot as the record of the attempt, a bad archive here is
+    a field error (`archive`) and leaves no row behind."""
+    with transaction.atomic():
+        snapshot = osv_import_zip(path_or_file=archive, source=f"upload: {name}")
+        if snapshot.status != SnapshotStatus.READY:
+            # Raised inside the transaction: the failed snapshot row is rolled back too.
+            raise ValidationFailed(
+                f"The archive cannot be imported: {snapshot.error}", field="archive"
+            )
+    return snapshot
+
+
+def osv_sync_queue() -> str:
+    """Queue a sync from OSV_SYNC_URL after the commit; returns the URL. A conflict when no
+    URL is configured (the offline path is an upload)."""
+    from .tasks import osv_sync_task
+
+    if not settings.OSV_SYNC_URL:
+        raise Conflict("No OSV_SYNC_URL is configured: upload an OSV zip instead.")
+    transaction.on_commit(osv_sync_task.delay)
+    return settings.OSV_SYNC_URL
