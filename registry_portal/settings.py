@@ -256,7 +256,8 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Registry portal API",
-    "DESCRIPTION": "Organizations, teams, repositories, tags, promotion policies and records. "
+    "DESCRIPTION": "Organizations, teams, repositories, tags, promotion policies and records, "
+    "scan reports with their components and findings, and the OSV vulnerability database. "
     "Authenticate with a personal access token (`Authorization: Bearer <token>`) or a "
     "browser session (with CSRF). Every error has the shape "
     '`{"error": {"code", "message", "fields"}}`.',
@@ -266,6 +267,11 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # Two "status" fields with different choices (a scan's, an OSV snapshot's).
+    "ENUM_NAME_OVERRIDES": {
+        "ScanStatusEnum": "scanning.choices.ScanStatus",
+        "SnapshotStatusEnum": "scanning.choices.SnapshotStatus",
+    },
 }
 # --- end REST API ---------------------------------------------------------------------------
 

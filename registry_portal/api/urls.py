@@ -21,6 +21,7 @@ v1 = [
     path("", include("registry_portal.accounts.api.urls")),
     path("", include("registry_portal.registry.api.urls")),
     path("", include("promotions.api.urls")),
+    path("", include("scanning.api.urls")),
 ]
 
 urlpatterns = [

@@ -6,6 +6,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from registry_portal.registry.models import Repository, Tag, TagEvent
+from scanning.api.serializers import ScanSummarySerializer
+from scanning.selectors import scan_summaries_for_manifests
 
 INDEX_MEDIA_TYPES = frozenset(
     {
@@ -55,6 +57,18 @@ class PlatformSerializer(serializers.Serializer):
     variant = serializers.CharField(required=False)
 
 
+class TagListSerializer(serializers.ListSerializer):
+    """Tags, with the scan summaries of all their manifests read at once: the query count
+    does not grow with the number of tags."""
+
+    def to_representation(self, data):
+        tags = list(data.all() if hasattr(data, "all") else data)
+        self.child.scan_summaries = scan_summaries_for_manifests(
+            manifest_ids={tag.manifest_id for tag in tags}
+        )
+        return super().to_representation(tags)
+
+
 class TagSerializer(serializers.ModelSerializer):
     repository = serializers.CharField(source="repository.full_name", read_only=True)
     digest = serializers.CharField(source="manifest.digest", read_only=True)
@@ -72,9 +86,16 @@ class TagSerializer(serializers.ModelSerializer):
         help_text="Set when a promotion made this tag: source repository, tag, digest, "
         "policy, record and time. Null for a pushed tag.",
     )
+    scan = serializers.SerializerMethodField(
+        help_text="The scan of the tag's manifest: status, distinct vulnerabilities per "
+        "severity and SPDX license ids (/scan-reports/?digest= has the whole report). Null "
+        "when the manifest has no report."
+    )
+    scan_summaries = None  # manifest id -> summary, set by the list serializer
 
     class Meta:
         model = Tag
+        list_serializer_class = TagListSerializer
         fields = (
             "id",
             "repository_id",
@@ -87,8 +108,17 @@ class TagSerializer(serializers.ModelSerializer):
             "pushed_by",
             "pushed_at",
             "provenance",
+            "scan",
         )
         read_only_fields = fields
+
+    @extend_schema_field(ScanSummarySerializer(allow_null=True))
+    def get_scan(self, tag: Tag) -> dict | None:
+        summaries = self.scan_summaries
+        if summaries is None:
+            summaries = scan_summaries_for_manifests(manifest_ids=[tag.manifest_id])
+        summary = summaries.get(tag.manifest_id)
+        return ScanSummarySerializer(summary).data if summary is not None else None
 
 
 class TagDetailSerializer(TagSerializer):

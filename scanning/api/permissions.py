@@ -1,0 +1,28 @@
+"""Permission classes of the scanning API. Like ``registry_portal.api.permissions``, they
+only ask ``accounts.permissions``; visibility is the querysets' job (a report of a manifest
+in no repository the caller may see is a 404)."""
+
+from rest_framework.permissions import BasePermission
+
+from registry_portal.accounts.choices import Action
+from registry_portal.accounts.permissions import repository_allows
+from registry_portal.api.permissions import ReadOrAuthenticated
+from scanning.selectors import report_repositories
+
+
+class PushToHoldingRepository(ReadOrAuthenticated):
+    """Retrying a scan needs push on a repository that holds the report's manifest."""
+
+    def has_object_permission(self, request, view, obj) -> bool:
+        return any(
+            repository_allows(request.user, repository, Action.PUSH)
+            for repository in report_repositories(report=obj)
+        )
+
+
+class Superuser(BasePermission):
+    """Superusers only: the OSV store is shared by every repository."""
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        return bool(user and user.is_authenticated and user.is_active and user.is_superuser)
