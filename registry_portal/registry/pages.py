@@ -427,7 +427,9 @@ class TagScanPageMixin(RepositoryPageMixin):
             form_field = filters.form.fields[name]
             form_field.label = label
             if placeholder.startswith("Any"):
-                form_field.choices = [("", placeholder), *list(form_field.choices)[1:]]
+                # django-filter's choice fields add their empty choice when choices are set.
+                form_field.empty_label = placeholder
+                form_field.choices = list(form_field.choices)[1:]
             else:
                 form_field.widget.attrs["placeholder"] = placeholder
         page = None
