@@ -8,7 +8,6 @@ from playwright.sync_api import expect
 
 from promotions.models import PromotionPolicy
 from registry_portal.accounts.choices import AccessLevel
-from registry_portal.celery import app as celery_app
 from registry_portal.registry.models import Tag
 from registry_portal.registry.services import tag_set
 from tests import factories
@@ -33,17 +32,6 @@ def seed(transactional_db):
     for name in ("1.0-stable", "1.1-beta"):
         tag_set(repository=source, name=name, manifest=factories.make_manifest(), actor=developer)
     return {"source": source, "target": target, "lead": lead, "developer": developer}
-
-
-@pytest.fixture
-def eager_celery():
-    """Run queued tasks in this process: a push's promotion happens before tag_set returns
-    (on_commit callbacks run at once outside a transaction)."""
-    celery_app.conf.task_always_eager = True
-    celery_app.conf.task_eager_propagates = True
-    yield
-    celery_app.conf.task_always_eager = False
-    celery_app.conf.task_eager_propagates = False
 
 
 def test_team_lead_sets_up_the_seed_promotion(page, seed, eager_celery, screenshot):
