@@ -43,9 +43,18 @@ def filter_by_repository_full_name(*prefixes: str):
     def method(queryset: QuerySet, name: str, value: str) -> QuerySet:
         if not value:
             return queryset
+        # The repository is looked up first, so the list filters on a constant id and the
+        # database walks its (repository, time) index instead of every row of the table.
+        repository_id = (
+            Repository.objects.filter(repository_full_name_q("", value))
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if repository_id is None:
+            return queryset.none()
         condition = Q()
         for prefix in prefixes:
-            condition |= repository_full_name_q(prefix, value)
+            condition |= Q(**{f"{prefix}pk": repository_id})
         return queryset.filter(condition)
 
     return method
