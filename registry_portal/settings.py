@@ -111,7 +111,9 @@ _sqlite_path = DATA_DIR / "portal.sqlite3"
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL") or f"sqlite:///{_sqlite_path}",
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+        # A push is 30 and more small requests: keep connections instead of opening one each.
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 300),
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
