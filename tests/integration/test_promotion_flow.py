@@ -93,6 +93,7 @@ class Worker:
         self.server, self.log_path, self.process = server, log, None
 
     def start(self) -> None:
+        WORKER_LOGS.append(self.log_path)
         self.log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             [
@@ -173,6 +174,10 @@ def records(portal) -> list[dict]:
     return json.loads(output.split("RECORDS ", 1)[1])
 
 
+# Worker logs of this module, shown when a wait times out (what did the worker do?).
+WORKER_LOGS: list[Path] = []
+
+
 def wait_until(predicate, timeout=60.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -180,7 +185,12 @@ def wait_until(predicate, timeout=60.0):
         if value:
             return value
         time.sleep(0.3)
-    pytest.fail(f"timed out after {timeout}s")
+    logs = "\n".join(
+        f"--- {path.name}:\n{path.read_text(errors='replace')[-3000:]}"
+        for path in WORKER_LOGS
+        if path.exists()
+    )
+    pytest.fail(f"timed out after {timeout}s\n{logs}")
 
 
 def test_seed_story_chain_and_loop(portal, worker, skopeo, tmp_path):
