@@ -204,11 +204,15 @@ def test_seed_story_chain_and_loop(portal, worker, skopeo, tmp_path):
     prod = wait_until(lambda: tags(portal, "prod/website") or None)
     assert list(prod.values()) == [digest]  # the chain went on: dev → qa → prod
 
-    def loop_stopped():
+    def loop_stopped_and_1_0_decided():
+        # The tasks run in the order they were queued, which depends on timing: wait for both.
         found = records(portal)
-        return found if any(r["policy"] == "back to dev" for r in found) else None
+        keys = {(r["policy"], r["tag"]) for r in found}
+        return (
+            found if ("to qa", "1.0") in keys and any(k[0] == "back to dev" for k in keys) else None
+        )
 
-    done = wait_until(loop_stopped)
+    done = wait_until(loop_stopped_and_1_0_decided)
     by_policy = {(r["policy"], r["tag"]): r for r in done}
     assert by_policy[("to qa", "1.0")]["outcome"] == "skipped"  # 1.0 is not promoted
     assert by_policy[("back to dev", qa_tag)]["outcome"] == "skipped"  # the loop stops
