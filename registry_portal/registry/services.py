@@ -11,6 +11,7 @@ while it is linked or collected, and the upload file becomes the blob under that
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 import uuid
@@ -322,14 +323,36 @@ def upload_append(
     ``start`` (from Content-Range) must be the upload's offset. Bytes that arrived before a
     short body are kept, so the client can resume from the reported Range.
     """
+    with _upload_exclusive(upload):
+        return _append(upload=upload, stream=stream, start=start, length=length)
+
+
+@contextlib.contextmanager
+def _upload_exclusive(upload: Upload):
+    """One request at a time per upload; then re-read its state, which the last one moved."""
+    try:
+        with storage.upload_locked(storage.upload_path(upload.pk)):
+            current = Upload.objects.filter(pk=upload.pk).values("offset", "sha256_state").first()
+            if current is None:
+                raise UploadUnknown()
+            upload.offset, upload.sha256_state = current["offset"], current["sha256_state"]
+            yield
+    except FileNotFoundError:
+        raise UploadUnknown() from None
+    except storage.UploadBusy:
+        raise UploadRangeInvalid(
+            "Another request is writing to this upload: wait for it, then resume.",
+            offset=upload.offset,
+        ) from None
+
+
+def _append(*, upload: Upload, stream, start: int | None, length: int | None) -> Upload:
     if start is not None and start != upload.offset:
         raise UploadRangeInvalid(
             f"The chunk starts at byte {start} but the upload continues at byte {upload.offset}.",
             offset=upload.offset,
         )
     path = storage.upload_path(upload.pk)
-    if not path.exists():
-        raise UploadUnknown()
     hasher = _upload_hasher(upload)
     interrupted = False
     try:
@@ -407,26 +430,31 @@ def upload_finish(
     A digest mismatch keeps nothing: the upload is discarded.
     """
     algorithm = _digest_check(digest)
-    if stream is not None and length != 0:
-        upload = upload_append(upload=upload, stream=stream, start=start, length=length)
-    elif start is not None and start != upload.offset:
-        raise UploadRangeInvalid(offset=upload.offset)
-    path = storage.upload_path(upload.pk)
-    if algorithm == "sha256":
-        hasher = _upload_hasher(upload)
-    else:
-        # sha512 digests are rare: they are computed on this path only, by re-reading.
-        hasher = hashlib.new(algorithm)
-        storage.file_hash(path=path, hasher=hasher, length=upload.offset)
-    actual = f"{algorithm}:{hasher.hexdigest()}"
-    if actual != digest:
-        upload_cancel(upload=upload)
-        raise DigestInvalid(
-            f"The uploaded content has digest {actual}, not {digest}: the upload was discarded."
+    with _upload_exclusive(upload):
+        if stream is not None and length != 0:
+            upload = _append(upload=upload, stream=stream, start=start, length=length)
+        elif start is not None and start != upload.offset:
+            raise UploadRangeInvalid(offset=upload.offset)
+        path = storage.upload_path(upload.pk)
+        if algorithm == "sha256":
+            hasher = _upload_hasher(upload)
+        else:
+            # sha512 digests are rare: they are computed on this path only, by re-reading.
+            hasher = hashlib.new(algorithm)
+            storage.file_hash(path=path, hasher=hasher, length=upload.offset)
+        actual = f"{algorithm}:{hasher.hexdigest()}"
+        if actual != digest:
+            upload_cancel(upload=upload)
+            raise DigestInvalid(
+                f"The uploaded content has digest {actual}, not {digest}: the upload was discarded."
+            )
+        return _blob_store(
+            repository=upload.repository,
+            digest=digest,
+            size=upload.offset,
+            source=path,
+            upload=upload,
         )
-    return _blob_store(
-        repository=upload.repository, digest=digest, size=upload.offset, source=path, upload=upload
-    )
 
 
 def blob_upload_monolithic(

@@ -9,6 +9,8 @@ hashed as they pass: nothing is held whole in memory, and nothing is written twi
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import inspect
 import os
 from collections.abc import Iterable
@@ -69,6 +71,26 @@ def upload_file_create(upload_id) -> Path:
     return path
 
 
+class UploadBusy(Exception):
+    """Another request is writing or finishing the same upload right now."""
+
+
+@contextlib.contextmanager
+def upload_locked(path: Path):
+    """Hold the upload's file exclusively: one request at a time appends to or finishes an
+    upload, so the bytes on disk are always the bytes that were hashed. Raises
+    ``UploadBusy`` at once instead of waiting, and ``FileNotFoundError`` without the file."""
+    with open(path, "rb") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UploadBusy() from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
 class BodyInterrupted(Exception):
     """Reading the request body failed (client gone, malformed chunking) after ``written``
     bytes had been written; those bytes are a valid prefix of what the client sent."""
@@ -127,14 +149,18 @@ def file_hash(*, path: Path, hasher: Hasher, length: int) -> int:
 def blob_commit(*, source: Path, digest: str) -> None:
     """Make the finished upload file the blob's bytes, then forget the upload file.
 
-    Local storage: one atomic rename (identical bytes may replace identical bytes). Remote
-    storage: one save, skipped when the blob is already there.
+    One atomic rename on local storage, one save on remote storage; skipped when the blob is
+    already there, so stored bytes are never replaced.
     """
     storage = blob_storage()
     name = blob_name(digest)
     target = local_path(storage, name)
     if target is not None:
         os.makedirs(os.path.dirname(target), exist_ok=True)
+        if os.path.exists(target):
+            # The blob is stored already: its bytes are never replaced, whatever arrives.
+            source.unlink(missing_ok=True)
+            return
         os.replace(source, target)
         return
     if not storage.exists(name):
