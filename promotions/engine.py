@@ -531,8 +531,9 @@ class _RegexChecker:
     """Walks a parsed pattern looking for shapes that backtrack catastrophically."""
 
     NESTED = (
-        "a repeated group contains another quantifier, as in (a+)+ or (\\d+\\.)*, which "
-        "can take exponential time; write it without the nested quantifier"
+        "a repeated group contains another quantifier, as in (a+)+ or (\\w+\\s?)*, which "
+        "can take exponential time; write it without the nested quantifier, or end each "
+        "repetition with a character the quantifier cannot match, as in (\\d+\\.)+"
     )
     AMBIGUOUS = (
         "a repeated group has alternatives that can match the same text, as in (a|a)* "
@@ -557,11 +558,39 @@ class _RegexChecker:
             if op in _REPEATS:
                 low, high, body = av
                 if high > 1:
-                    if self._contains_variable_repeat(list(body)):
+                    if self._contains_variable_repeat(list(body)) and not self._separated(
+                        list(body)
+                    ):
                         self.report(self.NESTED)
                     self._check_alternatives(list(body))
             for child in _children(op, av):
                 self.check_sequence(list(child))
+
+    def _separated(self, body: list[tuple]) -> bool:
+        """A repeated group whose iterations can only be cut one way, as in (\\d+\\.)+.
+
+        Exactly one simple variable quantifier, no alternatives, and a required character
+        the quantifier cannot consume: every iteration then ends (or starts) at that
+        character, so there is one way to split the text into iterations and backtracking
+        stays linear.
+        """
+        while len(body) == 1 and body[0][0] == sre_constants.SUBPATTERN:
+            body = list(body[0][1][3])
+        variable: list[tuple] = []
+        separators: list[_Chars] = []
+        for op, av in body:
+            if op == sre_constants.BRANCH:
+                return False
+            if self._is_variable(op, av):
+                if op not in _REPEATS or self._contains_variable_repeat(list(av[2])):
+                    return False
+                variable.append((op, av))
+            elif _is_required_characters(op, av):
+                separators.append(self.chars(op, av))
+        if len(variable) != 1:
+            return False
+        consumed = self.chars(*variable[0])
+        return any(not _intersects(separator, consumed) for separator in separators)
 
     def _check_overlapping_run(self, items: list[tuple]) -> None:
         run_chars: _Chars = _NO_CHARS
@@ -676,6 +705,14 @@ class _RegexChecker:
                 if overlap_low <= overlap_high:
                     mirrored.append((overlap_low + shift, overlap_high + shift))
         return _union(chars, tuple(mirrored))
+
+
+def _is_required_characters(op: Any, av: Any) -> bool:
+    """A literal or class, or a fixed-minimum repeat of them: text that must be there."""
+    single = (sre_constants.LITERAL, sre_constants.IN)
+    if op in single:
+        return True
+    return op in _REPEATS and av[0] >= 1 and all(child_op in single for child_op, _ in av[2])
 
 
 def _children(op: Any, av: Any) -> list[Iterable[tuple]]:

@@ -312,6 +312,11 @@ ACCEPTED_PATTERNS = [
     # Alternatives of single characters compile to a character class: no backtracking.
     "(\\d|1)*x",
     "(?i)(a|A)+$",
+    # One quantifier per repetition, cut off by a character it cannot match.
+    "(\\d+\\.)+",
+    "^v(\\d+\\.)+\\d+$",
+    "^(?:[a-z]+-)+stable$",
+    "(x\\d+)*",
 ]
 
 # Catastrophic shapes, and a few safe ones the structural check refuses to be sure.
@@ -323,7 +328,10 @@ REFUSED_PATTERNS = {
     "(\\w+\\s?)+$": "contains another quantifier",
     "^(([a-z])+.)+[A-Z]([a-z])+$": "contains another quantifier",
     "(.*a){12}": "contains another quantifier",
-    "(\\d+\\.)+": "contains another quantifier",
+    "(\\d+x\\d+)+": "contains another quantifier",
+    "(\\w+\\d)+": "contains another quantifier",
+    "(\\d+\\.?)+": "contains another quantifier",
+    "(a+b|c)+": "contains another quantifier",
     "(a|a)*": "alternatives that can match the same text",
     "(a|aa)+": "alternatives that can match the same text",
     "(a|ab|abc)*x": "alternatives that can match the same text",
