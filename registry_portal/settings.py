@@ -159,7 +159,17 @@ STORAGES = {
         ),
         "OPTIONS": {"location": str(DATA_DIR / "blobs")}
         if "BLOB_STORAGE_BACKEND" not in os.environ
-        else {},
+        else {
+            # django-storages' S3Storage: the bucket and endpoint from the environment (boto3
+            # reads AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY itself).
+            name: os.environ[variable]
+            for name, variable in (
+                ("bucket_name", "AWS_STORAGE_BUCKET_NAME"),
+                ("endpoint_url", "AWS_S3_ENDPOINT_URL"),
+                ("region_name", "AWS_S3_REGION_NAME"),
+            )
+            if os.environ.get(variable)
+        },
     },
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
