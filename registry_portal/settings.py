@@ -198,10 +198,15 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Run by the scheduler (`celery beat`; `make run` embeds it in its worker).
 CELERY_BEAT_SCHEDULE = {
     "purge-access-tokens": {
         "task": "registry_portal.accounts.tasks.purge_access_tokens",
         "schedule": 24 * 3600,
+    },
+    "expire-uploads": {
+        "task": "registry_portal.registry.tasks.expire_uploads",
+        "schedule": 3600,
     },
 }
 

@@ -1,4 +1,4 @@
-"""Celery tasks of the registry. Ready for Celery beat: schedule ``expire_uploads`` hourly."""
+"""Celery tasks of the registry; the scheduler runs ``expire_uploads`` hourly (settings)."""
 
 from celery import shared_task
 

@@ -36,3 +36,15 @@ def test_a_real_worker_runs_a_task_and_writes_the_database(celery_worker_process
     wait_for(lambda: not AccessToken.objects.filter(pk=old.pk).exists(), timeout=60)
     assert AccessToken.objects.filter(pk=kept.pk).exists()
     assert "purge_access_tokens" in celery_worker_process.output()
+
+
+def test_every_scheduled_task_exists():
+    """A typo in the beat schedule would only show in production, once a day."""
+    from registry_portal.celery import app
+
+    app.loader.import_default_modules()
+    for entry in settings.CELERY_BEAT_SCHEDULE.values():
+        assert entry["task"] in app.tasks, entry["task"]
+    assert "registry_portal.registry.tasks.expire_uploads" in {
+        entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()
+    }
