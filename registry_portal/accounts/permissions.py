@@ -32,6 +32,12 @@ def _is_active_user(user) -> bool:
     return user is not None and user.is_authenticated and user.is_active
 
 
+def platform_is_admin(user) -> bool:
+    """May this user administer the portal itself: create organizations, load the
+    vulnerability database? Superusers only."""
+    return _is_active_user(user) and user.is_superuser
+
+
 def organization_is_admin(user, organization: Organization) -> bool:
     """May this user administer the namespace (and so every repository in it)?"""
     if not _is_active_user(user):
@@ -109,6 +115,7 @@ __all__ = [
     "AccessLevel",
     "namespace_may_create_repository",
     "organization_is_admin",
+    "platform_is_admin",
     "personal_namespace_name",
     "repository_access_level",
     "repository_actions",

@@ -8,7 +8,11 @@ can see an object may do to it.
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from registry_portal.accounts.choices import Action
-from registry_portal.accounts.permissions import organization_is_admin, repository_allows
+from registry_portal.accounts.permissions import (
+    organization_is_admin,
+    platform_is_admin,
+    repository_allows,
+)
 
 
 class ReadOrAuthenticated(BasePermission):
@@ -61,8 +65,7 @@ class SuperuserCreates(OrganizationAdminForWrites):
 
     def has_permission(self, request, view) -> bool:
         if request.method == "POST":
-            user = request.user
-            return bool(user and user.is_authenticated and user.is_active and user.is_superuser)
+            return platform_is_admin(request.user)
         return super().has_permission(request, view)
 
 

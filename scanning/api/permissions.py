@@ -5,7 +5,7 @@ in no repository the caller may see is a 404)."""
 from rest_framework.permissions import BasePermission
 
 from registry_portal.accounts.choices import Action
-from registry_portal.accounts.permissions import repository_allows
+from registry_portal.accounts.permissions import platform_is_admin, repository_allows
 from registry_portal.api.permissions import ReadOrAuthenticated
 from scanning.selectors import report_repositories
 
@@ -24,5 +24,4 @@ class Superuser(BasePermission):
     """Superusers only: the OSV store is shared by every repository."""
 
     def has_permission(self, request, view) -> bool:
-        user = request.user
-        return bool(user and user.is_authenticated and user.is_active and user.is_superuser)
+        return platform_is_admin(request.user)
