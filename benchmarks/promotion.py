@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import signal
 import socket
 import statistics
 import subprocess
@@ -33,7 +32,7 @@ if str(REPO_ROOT) not in sys.path:
 
 from tests.support import images  # noqa: E402
 from tests.support.clients import RegistryClient, Skopeo  # noqa: E402
-from tests.support.servers import PortalServer, venv_bin  # noqa: E402
+from tests.support.servers import CeleryWorker, PortalServer  # noqa: E402
 
 USER = ("bench-lead", "bench-lead-Pw-2024")
 SETUP = {
@@ -91,32 +90,12 @@ def main(argv: list[str] | None = None) -> int:
         portal.setup(SETUP)
         portal.manage("shell", "-c", POLICIES, env={"BENCH_POLICIES": str(args.policies)})
         portal.manage("shell", "-c", "from registry_portal.celery import app; app.control.purge()")
-        log_path = work / "worker.log"
-        with open(log_path, "wb") as log:
-            worker = subprocess.Popen(
-                [
-                    venv_bin("celery"),
-                    "-A",
-                    "registry_portal",
-                    "worker",
-                    "--pool",
-                    "solo",
-                    "--loglevel",
-                    "INFO",
-                    "--without-gossip",
-                    "--without-mingle",
-                    "--without-heartbeat",
-                ],
-                cwd=REPO_ROOT,
-                env=portal.env(),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-            try:
-                result = measure(portal, skopeo, work, args, log_path)
-            finally:
-                worker.send_signal(signal.SIGTERM)
-                worker.wait(timeout=30)
+        worker = CeleryWorker(portal.env(), work / "worker.log", cwd=portal.source_dir)
+        worker.start()
+        try:
+            result = measure(portal, skopeo, work, args, worker.log_path)
+        finally:
+            worker.stop()
     result["broker"] = broker or "filesystem (polls once a second)"
     if args.json:
         print(json.dumps(result, indent=2))
@@ -131,12 +110,18 @@ def measure(portal, skopeo, work: Path, args, log_path: Path) -> dict:
     client = RegistryClient(portal.url, *USER)
     client.head("/v2/qa/website/manifests/none")  # fetch a token once, as a puller would
     latencies, errors = [], 0
-    for number in range(args.pushes):
+    for number in range(-1, args.pushes):  # -1: a warm-up push, not measured
         tag = f"build-{number}-stable"
         pushed = skopeo.push(layout, "t", f"{portal.host}/dev/website:{tag}", creds=USER)
         returned = time.monotonic()
         if not pushed.ok:
             errors += 1
+            continue
+        if number < 0:
+            while client.head(f"/v2/qa/website/manifests/{tag}").status_code != 200:
+                if time.monotonic() - returned > 60:
+                    break
+                time.sleep(0.05)
             continue
         while time.monotonic() - returned < 30:
             if client.head(f"/v2/qa/website/manifests/{tag}").status_code == 200:

@@ -2,8 +2,6 @@
 using the test database (committed data, so tests use ``transactional_db``)."""
 
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -12,6 +10,7 @@ from django.conf import settings
 from django.db import connection
 
 from tests.services import need, port_open
+from tests.support.servers import CeleryWorker
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,59 +37,6 @@ def broker_available() -> bool:
     return True
 
 
-class Worker:
-    """A `celery worker` child process; stopped (or killed) by the fixture."""
-
-    def __init__(self, env: dict, log_path: Path):
-        self.env = env
-        self.log_path = log_path
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self.log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "registry_portal",
-                "worker",
-                "--pool",
-                "solo",
-                "--concurrency",
-                "1",
-                "--loglevel",
-                "INFO",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-            ],
-            cwd=ROOT,
-            env=self.env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def kill(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        if getattr(self, "log", None):
-            self.log.close()
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-
 def wait_for(predicate, *, timeout: float = 30.0, interval: float = 0.1):
     """Poll until ``predicate()`` is truthy; returns its value or fails after ``timeout``."""
     deadline = time.monotonic() + timeout
@@ -114,7 +60,7 @@ def celery_worker_process(transactional_db, tmp_path):
     from registry_portal.celery import app
 
     app.control.purge()  # leftovers of an earlier, interrupted run
-    worker = Worker(env, tmp_path / "worker.log")
+    worker = CeleryWorker(env, tmp_path / "worker.log")
     worker.start()
     try:
         yield worker

@@ -9,7 +9,7 @@ import time
 import pytest
 import requests
 
-from tests.integration.test_promotion_flow import Worker, _broker_env
+from tests.integration.test_promotion_flow import _broker_env, start_worker
 from tests.services import need_tool
 from tests.support import images
 from tests.support.clients import Skopeo
@@ -33,8 +33,7 @@ def portal(tmp_path_factory):
                 "tokens": [{"user": user, "name": user} for user in ("root", "lead", "qa1")],
             }
         )["tokens"]
-        worker = Worker(server, tmp_path_factory.mktemp("api-worker") / "worker.log")
-        worker.start()
+        worker = start_worker(server, tmp_path_factory.mktemp("api-worker") / "worker.log")
         try:
             yield server
         finally:

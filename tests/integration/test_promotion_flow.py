@@ -19,7 +19,7 @@ import pytest
 from tests.services import need, need_tool, port_open
 from tests.support import images
 from tests.support.clients import RegistryClient, Skopeo
-from tests.support.servers import PortalServer, venv_bin
+from tests.support.servers import CeleryWorker, PortalServer, own_redis_broker, venv_bin
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "Promo-Secret-pw-42"
@@ -80,50 +80,18 @@ print("RECORDS " + json.dumps([
 
 
 def _broker_env() -> dict[str, str]:
-    """A broker of this test's own: a Redis database nobody else uses, or the server's files."""
-    url = os.environ.get("CELERY_BROKER_URL", "")
-    if url.startswith("redis://"):
+    """This module's own broker: a Redis database nobody else uses, or the server's files."""
+    env = own_redis_broker(7)
+    if env:
         need(port_open("127.0.0.1", 6379), "Redis on 127.0.0.1:6379")
-        return {"CELERY_BROKER_URL": "redis://127.0.0.1:6379/7", "CELERY_VISIBILITY": "4"}
-    return {}
+    return env
 
 
-class Worker:
-    def __init__(self, server: PortalServer, log: Path):
-        self.server, self.log_path, self.process = server, log, None
-
-    def start(self) -> None:
-        WORKER_LOGS.append(self.log_path)
-        self.log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(
-            [
-                venv_bin("celery"),
-                "-A",
-                "registry_portal",
-                "worker",
-                "--pool",
-                "solo",
-                "--loglevel",
-                "INFO",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-            ],
-            cwd=ROOT,
-            env=self.server.env(),
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def stop(self, sig=signal.SIGTERM) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        self.log.close()
+def start_worker(portal: PortalServer, log_path: Path) -> CeleryWorker:
+    worker = CeleryWorker(portal.env(), log_path, cwd=portal.source_dir)
+    WORKER_LOGS.append(log_path)
+    worker.start()
+    return worker
 
 
 @pytest.fixture(scope="module")
@@ -139,8 +107,7 @@ def portal(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def worker(portal, tmp_path_factory):
-    worker = Worker(portal, tmp_path_factory.mktemp("worker") / "worker.log")
-    worker.start()
+    worker = start_worker(portal, tmp_path_factory.mktemp("worker") / "worker.log")
     yield worker
     worker.stop()
 
@@ -256,12 +223,11 @@ def test_a_worker_killed_mid_promotion_loses_nothing(portal, worker, skopeo, tmp
         stdout=subprocess.PIPE,
         text=True,
     )
-    killed = Worker(portal, tmp_path / "killed.log")
     try:
         wait_until(lambda: locker.stdout.readline().strip() == "LOCKED", 30)
         digest = push(skopeo, portal, tmp_path, "dev/slow:v1", seed=5)
-        killed.start()
-        log = tmp_path / "killed.log"
+        killed = start_worker(portal, tmp_path / "killed.log")
+        log = killed.log_path
         wait_until(lambda: re.search(r"promote_pushed_tag\[[^]]+\] received", log.read_text()))
         time.sleep(1.0)  # it is now inside the promotion, waiting for the lock
         killed.stop(signal.SIGKILL)

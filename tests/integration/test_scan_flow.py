@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_promotion_flow import Worker
+from tests.integration.test_promotion_flow import start_worker
 from tests.scanning import db_images
 from tests.services import need, need_tool, port_open
 from tests.support import images
 from tests.support.clients import Skopeo
-from tests.support.servers import PortalServer
+from tests.support.servers import PortalServer, own_redis_broker
 
 PASSWORD = "Scan-Secret-pw-42"
 SPEC = {
@@ -57,11 +57,10 @@ print("STATE " + json.dumps(None if facts is None else {
 
 
 def _broker_env() -> dict[str, str]:
-    url = os.environ.get("CELERY_BROKER_URL", "")
-    if url.startswith("redis://"):
+    env = own_redis_broker(8)
+    if env:
         need(port_open("127.0.0.1", 6379), "Redis on 127.0.0.1:6379")
-        return {"CELERY_BROKER_URL": "redis://127.0.0.1:6379/8"}
-    return {}
+    return env
 
 
 @pytest.fixture(scope="module")
@@ -80,8 +79,7 @@ def portal(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def worker(portal, tmp_path_factory):
-    worker = Worker(portal, tmp_path_factory.mktemp("scan-worker") / "worker.log")
-    worker.start()
+    worker = start_worker(portal, tmp_path_factory.mktemp("scan-worker") / "worker.log")
     yield worker
     worker.stop()
 

@@ -466,3 +466,62 @@ class ReferenceRegistry(_Process):
             self._terminate()
         finally:
             self.cleanup()
+
+
+# --- A Celery worker ----------------------------------------------------------------------
+
+
+class CeleryWorker:
+    """A real ``celery worker`` child process (solo pool), with the environment given: a live
+    portal's (``server.env()``) or the test database's. ``stop`` (or ``stop(SIGKILL)``)
+    always ends it; its log is kept in ``log_path``."""
+
+    def __init__(
+        self,
+        env: dict[str, str],
+        log_path: str | os.PathLike,
+        *,
+        cwd: str | os.PathLike = REPO_ROOT,
+    ):
+        self.env = env
+        self.cwd = cwd
+        self.log_path = Path(log_path)
+        self.process: subprocess.Popen | None = None
+        self._log = None
+
+    def start(self) -> None:
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            [
+                *(venv_bin("celery"), "-A", "registry_portal", "worker", "--pool", "solo"),
+                *("--loglevel", "INFO", "--without-gossip", "--without-mingle"),
+                "--without-heartbeat",
+            ],
+            cwd=self.cwd,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def own_redis_broker(database: int) -> dict[str, str]:
+    """Environment giving a live portal a Redis database of its own when the run uses Redis
+    (so no other test's worker takes its tasks); {} leaves it its filesystem broker."""
+    if not os.environ.get("CELERY_BROKER_URL", "").startswith("redis://"):
+        return {}
+    return {"CELERY_BROKER_URL": f"redis://127.0.0.1:6379/{database}", "CELERY_VISIBILITY": "4"}
