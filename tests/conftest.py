@@ -32,3 +32,19 @@ def make_org(db):
 @pytest.fixture
 def make_repo(db):
     return factories.make_repo
+
+
+@pytest.fixture
+def eager_tasks():
+    """Run queued Celery tasks in this process (on-commit callbacks still need capturing, or
+    run at once outside a transaction); yields the promotions tasks module."""
+    from promotions import tasks
+    from registry_portal.celery import app as celery_app
+
+    celery_app.conf.task_always_eager = True
+    celery_app.conf.task_eager_propagates = True
+    try:
+        yield tasks
+    finally:
+        celery_app.conf.task_always_eager = False
+        celery_app.conf.task_eager_propagates = False

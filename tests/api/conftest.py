@@ -6,10 +6,8 @@ import uuid
 import pytest
 from rest_framework.test import APIClient
 
-from promotions import tasks
 from registry_portal.accounts import services as account_services
 from registry_portal.accounts.choices import AccessLevel
-from registry_portal.celery import app as celery_app
 from tests import factories
 
 
@@ -25,18 +23,6 @@ def token_client(user) -> APIClient:
 def client_for(db):
     """``client_for(user)``: a token client for a user, or an anonymous client for None."""
     return lambda user: APIClient() if user is None else token_client(user)
-
-
-@pytest.fixture
-def eager_tasks():
-    """Run queued Celery tasks in-process (on-commit callbacks still need capturing)."""
-    celery_app.conf.task_always_eager = True
-    celery_app.conf.task_eager_propagates = True
-    try:
-        yield tasks
-    finally:
-        celery_app.conf.task_always_eager = False
-        celery_app.conf.task_eager_propagates = False
 
 
 @pytest.fixture

@@ -49,19 +49,6 @@ def page(browser, live_server):
 
 
 @pytest.fixture
-def eager_celery():
-    """Run queued tasks in this process: a push's promotion (or scan) happens before the push
-    returns (on_commit callbacks run at once outside a transaction)."""
-    from registry_portal.celery import app as celery_app
-
-    celery_app.conf.task_always_eager = True
-    celery_app.conf.task_eager_propagates = True
-    yield
-    celery_app.conf.task_always_eager = False
-    celery_app.conf.task_eager_propagates = False
-
-
-@pytest.fixture
 def screenshot():
     """Save a full-page screenshot of ``page`` as test-artifacts/<name>.png."""
     ARTIFACTS.mkdir(exist_ok=True)

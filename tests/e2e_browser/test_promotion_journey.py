@@ -34,7 +34,7 @@ def seed(transactional_db):
     return {"source": source, "target": target, "lead": lead, "developer": developer}
 
 
-def test_team_lead_sets_up_the_seed_promotion(page, seed, eager_celery, screenshot):
+def test_team_lead_sets_up_the_seed_promotion(page, seed, eager_tasks, screenshot):
     sign_in(page, "lead", factories.PASSWORD)
     screenshot(page, "01-home")
     page.get_by_role("link", name="dev/website").click()

@@ -24,7 +24,7 @@ BROKEN_GZIP = (b"\x1f\x8b\x08\x00broken", "application/vnd.oci.image.layer.v1.ta
 
 
 @pytest.fixture
-def scanned(transactional_db, eager_celery):
+def scanned(transactional_db, eager_tasks):
     """dev/website:2.0-stable pushed and scanned: libssl3 with DEBIAN-CVE-2024-0001 (critical,
     fixed in 3.0.11-1~deb12u2), requests with a medium GHSA, zlib1g with an unknown one."""
     dev, qa = factories.make_org("dev"), factories.make_org("qa")

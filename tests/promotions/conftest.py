@@ -2,22 +2,8 @@
 
 import pytest
 
-from promotions import tasks
 from registry_portal.accounts.choices import AccessLevel
-from registry_portal.celery import app as celery_app
 from tests import factories
-
-
-@pytest.fixture
-def eager_tasks():
-    """Run queued tasks in-process (callbacks on commit still need capturing)."""
-    celery_app.conf.task_always_eager = True
-    celery_app.conf.task_eager_propagates = True
-    try:
-        yield tasks
-    finally:
-        celery_app.conf.task_always_eager = False
-        celery_app.conf.task_eager_propagates = False
 
 
 @pytest.fixture

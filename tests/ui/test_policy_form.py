@@ -152,16 +152,10 @@ def test_edit_changes_the_policy(world, login):
 
 
 def test_save_and_apply_promotes_existing_tags(
-    world, login, settings, django_capture_on_commit_callbacks
+    world, login, settings, django_capture_on_commit_callbacks, eager_tasks
 ):
-    from registry_portal.celery import app as celery_app
-
-    celery_app.conf.task_always_eager = True
-    try:
-        with django_capture_on_commit_callbacks(execute=True):
-            response = login(world["lead"]).post(NEW, {**policy_data(world), "apply": "1"})
-    finally:
-        celery_app.conf.task_always_eager = False
+    with django_capture_on_commit_callbacks(execute=True):
+        response = login(world["lead"]).post(NEW, {**policy_data(world), "apply": "1"})
     assert response.status_code == 302
     record = PromotionRecord.objects.get(source_tag="1.0-stable", trigger="apply")
     assert record.outcome == "promoted"
