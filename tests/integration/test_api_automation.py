@@ -9,11 +9,11 @@ import time
 import pytest
 import requests
 
-from tests.integration.test_promotion_flow import _broker_env, start_worker
+from tests.integration.test_promotion_flow import start_worker
 from tests.services import need_tool
 from tests.support import images
 from tests.support.clients import Skopeo
-from tests.support.servers import PortalServer
+from tests.support.servers import PortalServer, own_redis_broker
 
 PASSWORD = "Api-Secret-pw-42"
 
@@ -21,7 +21,7 @@ PASSWORD = "Api-Secret-pw-42"
 @pytest.fixture(scope="module")
 def portal(tmp_path_factory):
     need_tool("skopeo")
-    with PortalServer(tmp_path_factory.mktemp("api-portal"), env=_broker_env()) as server:
+    with PortalServer(tmp_path_factory.mktemp("api-portal"), env=own_redis_broker(7)) as server:
         server.tokens = server.setup(
             {
                 "users": [

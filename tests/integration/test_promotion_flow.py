@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.services import need, need_tool, port_open
+from tests.services import need, need_tool
 from tests.support import images
 from tests.support.clients import RegistryClient, Skopeo
 from tests.support.servers import CeleryWorker, PortalServer, own_redis_broker, venv_bin
@@ -79,14 +79,6 @@ print("RECORDS " + json.dumps([
 """
 
 
-def _broker_env() -> dict[str, str]:
-    """This module's own broker: a Redis database nobody else uses, or the server's files."""
-    env = own_redis_broker(7)
-    if env:
-        need(port_open("127.0.0.1", 6379), "Redis on 127.0.0.1:6379")
-    return env
-
-
 def start_worker(portal: PortalServer, log_path: Path) -> CeleryWorker:
     worker = CeleryWorker(portal.env(), log_path, cwd=portal.source_dir)
     WORKER_LOGS.append(log_path)
@@ -98,7 +90,7 @@ def start_worker(portal: PortalServer, log_path: Path) -> CeleryWorker:
 def portal(tmp_path_factory):
     need_tool("skopeo")
     data = tmp_path_factory.mktemp("promo-portal")
-    with PortalServer(data, env=_broker_env()) as server:
+    with PortalServer(data, env=own_redis_broker(7)) as server:
         server.setup(SPEC)
         assert "POLICIES-OK" in server.manage("shell", "-c", POLICIES)
         server.manage("shell", "-c", "from registry_portal.celery import app; app.control.purge()")

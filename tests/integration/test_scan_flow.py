@@ -16,7 +16,7 @@ import pytest
 
 from tests.integration.test_promotion_flow import start_worker
 from tests.scanning import db_images
-from tests.services import need, need_tool, port_open
+from tests.services import need_tool
 from tests.support import images
 from tests.support.clients import Skopeo
 from tests.support.servers import PortalServer, own_redis_broker
@@ -56,18 +56,11 @@ print("STATE " + json.dumps(None if facts is None else {
 """
 
 
-def _broker_env() -> dict[str, str]:
-    env = own_redis_broker(8)
-    if env:
-        need(port_open("127.0.0.1", 6379), "Redis on 127.0.0.1:6379")
-    return env
-
-
 @pytest.fixture(scope="module")
 def portal(tmp_path_factory):
     need_tool("skopeo")
     data = tmp_path_factory.mktemp("scan-portal")
-    with PortalServer(data, env=_broker_env()) as server:
+    with PortalServer(data, env=own_redis_broker(8)) as server:
         server.setup(SPEC)
         assert "POLICY-OK" in server.manage("shell", "-c", POLICY)
         archive = data / "osv-all.zip"

@@ -521,7 +521,11 @@ class CeleryWorker:
 
 def own_redis_broker(database: int) -> dict[str, str]:
     """Environment giving a live portal a Redis database of its own when the run uses Redis
-    (so no other test's worker takes its tasks); {} leaves it its filesystem broker."""
+    (so no other test's worker takes its tasks); {} leaves it its filesystem broker. Redis
+    named but not answering skips the test (fails it with REQUIRE_SERVICES=1)."""
     if not os.environ.get("CELERY_BROKER_URL", "").startswith("redis://"):
         return {}
+    from tests.services import need, port_open
+
+    need(port_open("127.0.0.1", 6379), "Redis on 127.0.0.1:6379")
     return {"CELERY_BROKER_URL": f"redis://127.0.0.1:6379/{database}", "CELERY_VISIBILITY": "4"}
