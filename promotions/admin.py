@@ -10,7 +10,7 @@ from django.utils.html import format_html
 
 from registry_portal.accounts.choices import Action
 from registry_portal.accounts.permissions import repository_allows
-from registry_portal.admin_inlines import TabularInline
+from registry_portal.admin_base import ReadOnlyAdmin, TabularInline
 from registry_portal.errors import PermissionDenied, ValidationFailed
 from registry_portal.registry.models import Repository
 
@@ -244,7 +244,7 @@ def _error_text(exc) -> str:
 
 
 @admin.register(PromotionRecord)
-class PromotionRecordAdmin(admin.ModelAdmin):
+class PromotionRecordAdmin(ReadOnlyAdmin):
     list_display = (
         "created_at",
         "policy_name",
@@ -273,15 +273,6 @@ class PromotionRecordAdmin(admin.ModelAdmin):
 
     def has_view_permission(self, request, obj=None):
         return self.has_module_permission(request)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="source")
     def source(self, obj):

@@ -17,6 +17,7 @@ from django.utils.html import format_html
 
 from registry_portal.accounts.choices import Action
 from registry_portal.accounts.permissions import repository_allows
+from registry_portal.admin_base import ReadOnlyAdmin
 from registry_portal.errors import ValidationFailed
 from registry_portal.registry.models import Repository, RepositoryManifest
 
@@ -25,7 +26,7 @@ from .choices import ScanStatus
 from .models import Component, Finding, OsvSnapshot, ScanReport
 
 
-class ScanScopedAdmin(admin.ModelAdmin):
+class ScanScopedAdmin(ReadOnlyAdmin):
     """Read-only rows scoped to manifests in repositories the user may see."""
 
     manifest_path = "manifest"
@@ -47,15 +48,6 @@ class ScanScopedAdmin(admin.ModelAdmin):
         return self.has_module_permission(request) and (
             obj is None or self.get_queryset(request).filter(pk=obj.pk).exists()
         )
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 def _changelist_link(model: str, label: str, **query) -> str:

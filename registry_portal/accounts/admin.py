@@ -9,7 +9,7 @@ from django.contrib import admin, messages
 from django.utils import timezone
 from django.utils.html import format_html
 
-from registry_portal.admin_inlines import TabularInline
+from registry_portal.admin_base import TabularInline
 
 from . import services
 from .models import AccessToken, Organization, OrganizationMembership, RepositoryAccess, Team

@@ -15,21 +15,9 @@ from registry_portal.accounts.permissions import (
     namespace_may_create_repository,
     repository_allows,
 )
+from registry_portal.admin_base import ReadOnlyAdmin
 
 from .models import Blob, Manifest, Repository, Tag, TagEvent, Upload
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows that only the registry writes."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class RepositoryScopedAdmin(admin.ModelAdmin):

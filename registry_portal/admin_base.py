@@ -1,4 +1,5 @@
-"""Inlines that follow their parent admin's permission rules.
+"""Admin building blocks shared by every app: read-only admins, and inlines that follow
+their parent admin's permission rules.
 
 Django asks inlines for model permissions (``add_team`` …), which our non-superuser org admins
 and team leads do not have: what they may do is answered by the permission function, through
@@ -33,3 +34,16 @@ class ParentPermissionInlineMixin:
 
 class TabularInline(ParentPermissionInlineMixin, admin.TabularInline):
     """A tabular inline with its parent's permissions."""
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows only the system writes (content-addressed data, histories, records, reports)."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
