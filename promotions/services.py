@@ -477,7 +477,8 @@ def promotions_for_push(
     facts = image_facts(
         manifest=manifest, tag_name=tag.name, pushed_at=pushed_at, need_scan=need_scan
     )
-    current = Tag.objects.filter(pk=tag_id).values_list("manifest__digest", flat=True).first()
+    # The tag was just read: if it points elsewhere now, this push was superseded.
+    current = manifest.digest if tag.manifest_id == manifest.pk else ""
     keys = {
         policy.pk: f"push:{policy.pk}:{tag.pk}:{manifest.digest}:{pushed_at.isoformat()}"
         for policy in policies
