@@ -11,8 +11,8 @@ from rest_framework.response import Response
 
 from promotions import services
 from promotions.filtersets import PromotionPolicyFilterSet, PromotionRecordFilterSet
-from promotions.models import PromotionPolicy
-from promotions.selectors import records_visible_to
+from promotions.models import PromotionPolicy, PromotionRecord
+from registry_portal.accounts.choices import Action
 from registry_portal.api.pagination import CursorPagination
 from registry_portal.api.permissions import PolicySourceReadable, ReadOrAuthenticated
 from registry_portal.errors import ValidationFailed
@@ -64,7 +64,7 @@ class PromotionPolicyViewSet(viewsets.ModelViewSet):
 
     def get_queryset(self):
         return (
-            PromotionPolicy.objects.visible_to(self.request.user)
+            PromotionPolicy.objects.restrict(self.request.user, Action.PULL)
             .select_related("source__namespace", "target__namespace", "created_by", "updated_by")
             .prefetch_related("rules")
         )
@@ -192,4 +192,6 @@ class PromotionRecordViewSet(viewsets.ReadOnlyModelViewSet):
     filter_backends = [DjangoFilterBackend]
 
     def get_queryset(self):
-        return records_visible_to(self.request.user).select_related("triggered_by")
+        return PromotionRecord.objects.restrict(self.request.user, Action.PULL).select_related(
+            "triggered_by"
+        )

@@ -14,10 +14,11 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from registry_portal.errors import ValidationFailed
+from registry_portal.errors import PermissionDenied, ValidationFailed
 
-from .choices import AccessLevel
+from .choices import AccessLevel, Action
 from .models import AccessToken, Organization, OrganizationMembership, RepositoryAccess, Team
+from .permissions import organization_is_admin, repository_allows
 
 credential_cache = caches["default"]
 TOKEN_PREFIX = "rpat_"  # noqa: S105 - a marker, not a secret
@@ -59,8 +60,27 @@ def team_add_member(*, team: Team, user) -> None:
         team.members.add(user)
 
 
-def access_grant(*, team: Team, level: AccessLevel | int, repository=None) -> RepositoryAccess:
-    """Give a team a level on one repository of its organization, or on all of them."""
+def _check_may_grant(actor, team: Team, repository) -> None:
+    """Grants on one repository are for its admins; organization-wide grants for the org's
+    admins. ``actor`` None is the system (management commands, fixtures). Checked here, so
+    every surface (admin, pages, API) obeys it."""
+    if actor is None:
+        return
+    if repository is not None:
+        if not repository_allows(actor, repository, Action.ADMIN):
+            raise PermissionDenied(f"You are not an admin of {repository.full_name}.")
+    elif not organization_is_admin(actor, team.organization):
+        raise PermissionDenied(f"You are not an admin of the organization {team.organization}.")
+
+
+def access_grant(
+    *, team: Team, level: AccessLevel | int, repository=None, actor=None
+) -> RepositoryAccess:
+    """Give a team a level on one repository of its organization, or on all of them.
+
+    ``actor`` must administer the repository, or for every repository the organization
+    (None: the system)."""
+    _check_may_grant(actor, team, repository)
     if repository is not None and repository.namespace_id != team.organization_id:
         raise ValidationFailed(
             "A team can only be given access to repositories of its own organization.",
@@ -178,8 +198,9 @@ def team_delete(*, team: Team) -> None:
     team.delete()
 
 
-def access_revoke(*, grant: RepositoryAccess) -> None:
-    """Remove a team's grant."""
+def access_revoke(*, grant: RepositoryAccess, actor=None) -> None:
+    """Remove a team's grant; ``actor`` needs the same rights as to give it."""
+    _check_may_grant(actor, grant.team, grant.repository)
     grant.delete()
 
 
