@@ -113,18 +113,28 @@ def repository_get_or_create_for_push(*, full_name: str, user) -> Repository:
             return existing
 
 
-def manifest_link(*, repository: Repository, manifest: Manifest) -> None:
-    """Make a manifest, its child manifests and their blobs present in a repository.
+def manifest_link(
+    *, repository: Repository, manifest: Manifest, source: Repository | None = None
+) -> None:
+    """Make a manifest and its child manifests present in a repository, with those of their
+    blobs that ``source`` may use (a promotion's or mirror's source; by default the repository
+    itself, whose blobs a push has checked).
 
-    References only: no bytes are copied. Idempotent.
+    A manifest row is shared by everyone who pushed the same bytes, so its blob list is never
+    a reason to link a blob by itself: that would hand out another repository's layers to
+    whoever re-pushes its manifest. References only: no bytes are copied. Idempotent.
     """
+    source = source if source is not None else repository
     manifests = [manifest, *manifest.children.all()]
     RepositoryManifest.objects.bulk_create(
         [RepositoryManifest(repository=repository, manifest=m) for m in manifests],
         ignore_conflicts=True,
     )
+    if source.pk == repository.pk:
+        return
     blob_ids = Manifest.blobs.through.objects.filter(
-        manifest_id__in=[m.pk for m in manifests]
+        manifest_id__in=[m.pk for m in manifests],
+        blob_id__in=RepositoryBlob.objects.filter(repository=source).values("blob_id"),
     ).values_list("blob_id", flat=True)
     RepositoryBlob.objects.bulk_create(
         [RepositoryBlob(repository=repository, blob_id=blob_id) for blob_id in set(blob_ids)],
@@ -140,8 +150,12 @@ def tag_set(
     manifest: Manifest,
     actor=None,
     provenance: dict | None = None,
+    source: Repository | None = None,
 ) -> Tag:
     """Create or move a tag: the only writer of tags.
+
+    The manifest is linked into the repository with the blobs ``source`` may use (a
+    promotion's source; by default the repository's own, which a push has checked).
 
     Records the move in the tag history and refuses to move a tag of a repository with
     immutable tags. A push (``provenance=None``) clears a promotion's provenance. The tag is
@@ -154,7 +168,7 @@ def tag_set(
             "not starting with '.' or '-'.",
             field="tag",
         )
-    manifest_link(repository=repository, manifest=manifest)
+    manifest_link(repository=repository, manifest=manifest, source=source)
     now = timezone.now()
     tag = Tag.objects.select_for_update().filter(repository=repository, name=name).first()
     if tag is None:
@@ -566,7 +580,9 @@ def _manifest_blob_ids(*, repository: Repository, parsed) -> list[int]:
     for descriptor in descriptors:
         size = present.get(descriptor.digest)
         if size is None:
-            if not descriptor.urls:  # non-distributable layers with urls are not checked
+            # A non-distributable layer (with urls) may be absent: it is then fetched from its
+            # urls by clients, and never linked here, whatever blob has its digest.
+            if not descriptor.urls:
                 missing.append(descriptor.digest)
         elif size != descriptor.size:
             raise ManifestInvalid(
@@ -676,7 +692,7 @@ def referrer_follow_promotions(*, repository: Repository, referrer: Manifest) ->
         for tag in promoted:
             if tag.repository_id not in reached:
                 reached.add(tag.repository_id)
-                manifest_link(repository=tag.repository, manifest=referrer)
+                manifest_link(repository=tag.repository, manifest=referrer, source=repository)
                 frontier.append(tag.repository.full_name)
     return len(reached)
 
