@@ -99,8 +99,24 @@ def _hash_token(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def access_token_create(*, user, name: str, expires_at: datetime | None = None):
-    """Create a personal access token. Returns ``(token, secret)``; the secret is shown once."""
+def access_token_create(
+    *,
+    user,
+    name: str,
+    expires_at: datetime | None = None,
+    presented_token: AccessToken | None = None,
+):
+    """Create a personal access token. Returns ``(token, secret)``; the secret is shown once.
+
+    Only a password or a browser sign-in may create tokens: a caller who authenticated with a
+    token (``presented_token``) may not, or a short-lived or revocable token could mint itself
+    an heir that outlives it.
+    """
+    if presented_token is not None:
+        raise PermissionDenied(
+            "A personal access token cannot create tokens: sign in with your password (the "
+            "portal's pages or the admin) to create one."
+        )
     name = name.strip()
     if not name:
         raise ValidationFailed("Give the token a name.", field="name")
@@ -134,6 +150,12 @@ def access_token_get(*, secret: str) -> AccessToken | None:
 
 def access_token_user(*, secret: str):
     """The active user a valid, unexpired, unrevoked token belongs to, or None."""
+    token = access_token_valid(secret=secret)
+    return token.user if token is not None else None
+
+
+def access_token_valid(*, secret: str) -> AccessToken | None:
+    """The valid (unexpired, unrevoked, of an active user) token of a secret, or None."""
     if not secret.startswith(TOKEN_PREFIX):
         return None
     token = (
@@ -146,7 +168,7 @@ def access_token_user(*, secret: str):
         return None
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
         AccessToken.objects.filter(pk=token.pk).update(last_used_at=now)
-    return token.user
+    return token
 
 
 def access_token_purge(*, older_than: timedelta) -> int:

@@ -10,7 +10,7 @@ scheme is left to the next authenticator; a token that is unknown, revoked or ex
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 
-from registry_portal.accounts.services import access_token_user
+from registry_portal.accounts.services import access_token_valid
 
 KEYWORDS = ("bearer", "token")
 
@@ -28,10 +28,10 @@ class AccessTokenAuthentication(BaseAuthentication):
             secret = parts[1].decode("ascii")
         except UnicodeDecodeError as exc:
             raise AuthenticationFailed("The token is not valid.") from exc
-        user = access_token_user(secret=secret)
-        if user is None:
+        token = access_token_valid(secret=secret)
+        if token is None:
             raise AuthenticationFailed("The token is not valid: unknown, revoked or expired.")
-        return user, None
+        return token.user, token  # request.auth: the token, which may not create tokens
 
     def authenticate_header(self, request) -> str:
         return 'Bearer realm="api"'

@@ -30,6 +30,7 @@ from registry_portal.accounts.permissions import (
     personal_namespace_name,
 )
 from registry_portal.errors import (
+    Conflict,
     NotFound,
     PermissionDenied,
     TagImmutable,
@@ -218,9 +219,23 @@ def tag_set(
     return tag
 
 
+def _check_delete_enabled() -> None:
+    if not settings.REGISTRY_DELETE_ENABLED:
+        raise DeleteDisabled()
+
+
 @transaction.atomic
 def tag_delete(*, tag: Tag, actor=None) -> None:
-    """Delete a tag and record it in the history."""
+    """Delete a tag and record it in the history.
+
+    The rules of every surface live here: deletion must be enabled
+    (``REGISTRY_DELETE_ENABLED``) and the repository's tags must not be immutable."""
+    _check_delete_enabled()
+    if tag.repository.immutable_tags:
+        raise TagImmutable(
+            f"The tag '{tag.name}' is immutable in {tag.repository.full_name}: "
+            "it cannot be deleted."
+        )
     TagEvent.objects.create(
         repository=tag.repository,
         tag_name=tag.name,
@@ -231,6 +246,12 @@ def tag_delete(*, tag: Tag, actor=None) -> None:
 
 
 # --- Errors of the data path (each names its OCI code for /v2/) ------------------------------
+
+
+class DeleteDisabled(Conflict):
+    oci_code = "UNSUPPORTED"
+    oci_status = 405
+    default_message = "Deletion is disabled on this registry."
 
 
 class DigestInvalid(ValidationFailed):
@@ -529,6 +550,7 @@ def upload_mount(*, repository: Repository, digest: str, source: Repository) -> 
 
 def blob_delete(*, repository: Repository, digest: str) -> None:
     """Unlink a blob from a repository; its bytes go with garbage collection."""
+    _check_delete_enabled()
     _digest_check(digest)
     deleted, _ = RepositoryBlob.objects.filter(repository=repository, blob__digest=digest).delete()
     if not deleted:
@@ -732,6 +754,7 @@ def manifest_delete(*, repository: Repository, reference: str, actor=None) -> No
     Tags of a repository with immutable tags cannot be deleted. Bytes go with garbage
     collection.
     """
+    _check_delete_enabled()
     if ":" in reference:
         _digest_check(reference)
         link = RepositoryManifest.objects.filter(

@@ -343,6 +343,7 @@ class AccessTokenViewSet(
             user=request.user,
             name=serializer.validated_data["name"],
             expires_at=serializer.validated_data.get("expires_at"),
+            presented_token=request.auth if isinstance(request.auth, AccessToken) else None,
         )
         token.secret = secret
         body = serializers.AccessTokenCreatedSerializer(token).data
