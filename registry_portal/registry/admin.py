@@ -73,8 +73,9 @@ class RepositoryAdmin(RestrictedAdminMixin, admin.ModelAdmin):
             if change:
                 if not self.allows(request, obj, Action.ADMIN):
                     raise PermissionDenied("You are not an admin of this repository.")
+                # The form has already set the new values on obj: compare from the row.
                 services.repository_update(
-                    repository=obj,
+                    repository=Repository.objects.get(pk=obj.pk),
                     is_public=obj.is_public,
                     immutable_tags=obj.immutable_tags,
                     description=obj.description,
