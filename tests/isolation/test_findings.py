@@ -222,3 +222,31 @@ def test_a_token_cannot_create_tokens(world):
     session = APIClient()
     session.force_login(world["dev1"])
     assert session.post("/api/v1/me/tokens/", {"name": "heir"}, format="json").status_code == 201
+
+
+# --- the same kind of hole, elsewhere --------------------------------------------------------
+
+
+def test_the_organization_page_hides_grants_on_repositories_the_member_cannot_pull(client, world):
+    client.force_login(world["dev1"])
+    page = client.get("/orgs/dev/").content.decode()
+    assert "payroll" in page  # the team is listed to members
+    assert "secret-payroll" not in page  # its grant on a repository dev1 cannot pull is not
+
+
+def test_the_team_page_hides_grants_on_repositories_the_member_cannot_pull(client, world):
+    client.force_login(world["dev1"])
+    page = client.get("/orgs/dev/teams/payroll/").content.decode()
+    assert "secret-payroll" not in page
+
+
+def test_creating_a_team_names_no_organization_one_may_not_manage(world):
+    client = token_client(world["dev1"])
+    foreign = client.post("/api/v1/teams/", {"organization": "qa", "name": "x"}, format="json")
+    missing = client.post("/api/v1/teams/", {"organization": "nope", "name": "x"}, format="json")
+    assert foreign.status_code == missing.status_code == 400
+    assert foreign.json()["error"]["fields"] == {
+        "organization": [
+            m.replace("nope", "qa") for m in missing.json()["error"]["fields"]["organization"]
+        ]
+    }
