@@ -3,8 +3,8 @@ organization pages (repositories, teams) and team pages where org admins manage 
 and grants.
 
 Everything shown is what the permission function allows: repositories come from
-``Repository.objects.visible_to``; an organization is shown to its members and to those
-who may see one of its repositories, and is a 404 for anyone else; teams are shown to
+``Repository.objects.restrict(user, action)``; an organization is shown to its members and to
+those who may see one of its repositories, and is a 404 for anyone else; teams are shown to
 members; only org admins get (and may post) the management forms.
 """
 

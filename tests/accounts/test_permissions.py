@@ -91,7 +91,7 @@ def test_matrix(world, kind, on_private, on_public, visibility, action):
 
 
 @pytest.mark.parametrize(("kind", "on_private", "on_public"), MATRIX)
-def test_visible_to_agrees_with_the_permission_function(world, kind, on_private, on_public):
+def test_restrict_agrees_with_the_permission_function(world, kind, on_private, on_public):
     users, _ = world
     visible = set(Repository.objects.restrict(users[kind], "pull"))
     expected = {r for r in Repository.objects.all() if repository_actions(users[kind], r)}

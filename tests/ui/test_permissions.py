@@ -152,7 +152,7 @@ def test_incoming_policies_show_only_visible_ones(world, login, policy):
 
 
 @pytest.mark.parametrize("user", USERS)
-def test_administered_repositories_agrees_with_the_permission_function(world, user):
+def test_restrict_admin_agrees_with_the_permission_function(world, user):
     listed = set(Repository.objects.restrict(world[user], "admin"))
     for repository in Repository.objects.all():
         assert (repository in listed) == repository_allows(world[user], repository, "admin")

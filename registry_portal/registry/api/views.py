@@ -1,6 +1,6 @@
 """Views of the registry API: declarations. Lists are restricted with
-``Repository.objects.visible_to``; writes are checked by ``registry_portal.api.permissions``
-and carried out by ``registry.services``."""
+``<Model>.objects.restrict(user, action)``; writes are checked by
+``registry_portal.api.permissions`` and carried out by ``registry.services``."""
 
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema, extend_schema_view
