@@ -30,17 +30,12 @@ class RestrictedRelatedFieldListFilter(admin.RelatedFieldListFilter):
     """A relation filter that names only objects the user may see.
 
     Django's offers every row of the related table: a private policy of another organization,
-    an organization one is not in. For a model the rule does not cover, only the objects
-    that the (already restricted) changelist refers to are offered.
+    an organization one is not in.
     """
 
     def field_choices(self, field, request, model_admin):
         ordering = self.field_admin_ordering(field, request, model_admin)
         allowed = restricted(field.related_model, request.user, Action.PULL)
-        if allowed is None:
-            allowed = field.related_model._default_manager.filter(
-                pk__in=model_admin.get_queryset(request).values(f"{field.name}__pk")
-            )
         return field.get_choices(
             include_blank=False,
             ordering=ordering,
@@ -49,13 +44,15 @@ class RestrictedRelatedFieldListFilter(admin.RelatedFieldListFilter):
 
 
 def _restricted_list_filter(model, entry):
+    """A relation filter on a model the rule covers becomes a restricted one."""
     if not isinstance(entry, str):
         return entry
     try:
         field = get_fields_from_path(model, entry)[-1]
     except Exception:  # noqa: BLE001 - not a field path: Django reports it itself
         return entry
-    if field.is_relation and field.related_model is not None:
+    related = field.related_model if field.is_relation else None
+    if related is not None and restricted(related, None, Action.PULL) is not None:
         return (entry, RestrictedRelatedFieldListFilter)
     return entry
 
