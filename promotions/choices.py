@@ -147,9 +147,18 @@ class Trigger(models.TextChoices):
 
 
 class PromotionOutcome(models.TextChoices):
-    """How a promotion attempt ended (or that it waits for the image's scan)."""
+    """How a promotion attempt ended (or that it waits: for the image's scan, or for data
+    the scan lacked that can still arrive, such as vulnerability data)."""
 
     PROMOTED = "promoted", "promoted"
     SKIPPED = "skipped", "skipped"
-    WAITING = "waiting", "waiting for scan"
+    WAITING = "waiting", "waiting"
     FAILED = "failed", "failed"
+
+
+class OnMove(models.TextChoices):
+    """What a promotion does when its target tag was last promoted from the same source
+    tag (a "move", as with a keep-the-tag policy or ``latest`` moving on)."""
+
+    OVERWRITE = "overwrite", "move the target tag to the new image"
+    KEEP = "keep", "keep the target tag as it is"
