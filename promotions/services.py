@@ -815,12 +815,12 @@ def policy_apply_queue(*, actor, policy: PromotionPolicy) -> ApplyHandle:
 
     Needs admin on the source and the target. A disabled policy is refused.
     """
+    policy = PromotionPolicy.objects.prefetch_related("rules").get(pk=policy.pk)
     _check_may_change(actor, *[r for r in (policy.source, policy.target) if r])
     if not policy.enabled:
         raise ValidationFailed(
             "A disabled policy promotes nothing: enable it before applying it.", field="enabled"
         )
-    policy = PromotionPolicy.objects.prefetch_related("rules").get(pk=policy.pk)
     args = (policy.pk, actor.pk)
     transaction.on_commit(lambda: tasks.apply_policy.delay(*args))
     return ApplyHandle(policy_id=policy.pk, revision=policy_revision(policy))
