@@ -457,3 +457,31 @@ def test_referrers_present_at_promotion_time_follow_the_image(seed):
 
     assert record.outcome == "promoted"
     assert RepositoryManifest.objects.filter(manifest=referrer, repository=seed["target"]).exists()
+
+
+class _DoneScan:
+    status, error = "done", ""
+    component_names = licenses = components = frozenset()
+    vulnerability_counts = {"critical": 0}
+    missing: dict = {}
+
+
+@pytest.mark.parametrize("change", ["disable", "delete tag"])
+def test_a_record_waiting_for_its_scan_promotes_only_the_current_state(
+    seed, jobs, monkeypatch, change
+):
+    scans = {}
+    monkeypatch.setattr(services, "_scan_facts", lambda manifest: scans.get(manifest.pk))
+    gate = policy(seed, NO_CRITICALS)
+    tag = jobs(tag_set, repository=seed["source"], name="1.0", manifest=factories.make_manifest())
+    assert PromotionRecord.objects.get().outcome == PromotionOutcome.WAITING
+    if change == "disable":
+        services.policy_update(actor=seed["lead"], policy=gate, enabled=False)
+    else:
+        tag_delete(tag=tag)
+    scans[tag.manifest_id] = _DoneScan()
+    assert services.promotions_resume_waiting(manifest_id=tag.manifest_id) == 1
+    record = PromotionRecord.objects.get()
+    assert record.outcome == PromotionOutcome.SKIPPED
+    assert ("disabled" if change == "disable" else "was deleted") in record.reason
+    assert not seed["target"].tags.exists()
