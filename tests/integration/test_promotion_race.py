@@ -7,11 +7,20 @@
 - Pushes of different source tags that render the same target tag (a template without %n):
   every record that says "promoted" points at a target tag holding its digest; the later
   ones got a unique tag.
+- The lock, made to matter: while the test holds an uncommitted row of the target tag, two
+  jobs for two source tags rendering that tag are both under way. The first waits at its
+  insert holding the lock of (target, tag); the second waits for that lock, so it sees the
+  first one's tag when it gets it and makes its own unique. Without the lock both would see
+  no tag, and the second would overwrite the first when the row is released.
 """
 
 from __future__ import annotations
 
 import threading
+import time
+
+from django.db import connection, transaction
+from django.utils import timezone
 
 from promotions import services
 from promotions.models import PromotionRecord
@@ -74,30 +83,98 @@ def _race(first_worker, second_worker):
 
     def all_decided():
         records = PromotionRecord.objects.all()
-        return records.count() == pushed and not records.filter(outcome="waiting").exists()
+        # Each push is evaluated by both policies.
+        return records.count() == 2 * pushed and not records.filter(outcome="waiting").exists()
 
     wait_for(all_decided, timeout=120)
     outputs = first_worker.output() + second_worker.output()
     assert "promote_pushed_tag" in first_worker.output()
     assert "promote_pushed_tag" in second_worker.output(), outputs[-3000:]
 
+    decided = [
+        (r.policy_name, r.source_tag, r.outcome, r.target_tag, r.reason)
+        for r in PromotionRecord.objects.order_by("pk")
+    ]
     # The move: the target holds what the source holds now.
+    assert Tag.objects.filter(repository=target, name="latest").exists(), decided
     assert (
         Tag.objects.get(repository=target, name="latest").manifest_id
         == Tag.objects.get(repository=source, name="latest").manifest_id
     )
-    for record in PromotionRecord.objects.filter(policy_name="latest moves"):
+    for record in PromotionRecord.objects.filter(policy_name="latest moves", source_tag="latest"):
         assert record.outcome in ("promoted", "skipped"), record.reason
         if record.outcome == "skipped":
             assert "superseded" in record.reason
 
     # The collisions: every "promoted" record points at a tag holding its digest.
-    collided = PromotionRecord.objects.filter(policy_name="one name")
-    assert [r.outcome for r in collided] == ["promoted"] * (2 * ROUNDS)
+    collided = PromotionRecord.objects.filter(policy_name="one name", source_tag__startswith="rc-")
+    assert [r.outcome for r in collided] == ["promoted"] * (2 * ROUNDS), decided
     for record in collided:
         held = Tag.objects.get(repository=target, name=record.target_tag)
         assert held.manifest.digest == record.digest, record.reason
     assert len({record.target_tag for record in collided}) == 2 * ROUNDS
+
+    _held_target_tag(source, target, first_worker, second_worker)
+
+
+class _Release(Exception):
+    pass
+
+
+def _hold_uncommitted_tag(target, held, release):
+    """Insert target:held in a transaction that is rolled back on ``release``."""
+    try:
+        with transaction.atomic():
+            Tag.objects.create(
+                repository=target,
+                name="held",
+                manifest=factories.make_manifest(),
+                pushed_at=timezone.now(),
+            )
+            held.set()
+            release.wait(60)
+            raise _Release
+    except _Release:
+        pass
+    finally:
+        connection.close()
+
+
+def _held_target_tag(source, target, first_worker, second_worker):
+    lead = PromotionRecord.objects.first().policy.created_by
+    services.policy_create(
+        actor=lead,
+        source=source,
+        target=target,
+        name="held",
+        rules=[{"field": "tag_name", "operator": "sw", "values": ["held-"]}],
+        tag_template="held",
+    )
+    held, release = threading.Event(), threading.Event()
+    holder = threading.Thread(target=_hold_uncommitted_tag, args=(target, held, release))
+    holder.start()
+    try:
+        assert held.wait(30)
+        for name in ("held-a", "held-b"):
+            tag_set(repository=source, name=name, manifest=factories.make_manifest())
+        time.sleep(3)  # both jobs are under way and waiting
+    finally:
+        release.set()
+        holder.join()
+
+    def both_decided():
+        return (
+            PromotionRecord.objects.filter(policy_name="held").exclude(outcome="waiting").count()
+            == 2
+        )
+
+    wait_for(both_decided, timeout=60)
+    records = list(PromotionRecord.objects.filter(policy_name="held"))
+    assert [r.outcome for r in records] == ["promoted", "promoted"], [r.reason for r in records]
+    for record in records:
+        held_tag = Tag.objects.get(repository=target, name=record.target_tag)
+        assert held_tag.manifest.digest == record.digest, record.reason
+    assert sorted(r.target_tag == "held" for r in records) == [False, True]
 
 
 def _push_in_thread(repository, name):
