@@ -15,7 +15,7 @@ from registry_portal.errors import PermissionDenied, ValidationFailed
 from registry_portal.registry.models import Repository
 
 from . import services
-from .choices import OnMove
+from .choices import COMPONENT_NAME_HELP, OnMove
 from .engine import validate_rule
 from .models import PolicyRule, PromotionPolicy, PromotionRecord
 
@@ -23,7 +23,8 @@ from .models import PolicyRule, PromotionPolicy, PromotionRecord
 class PolicyRuleForm(forms.ModelForm):
     values = forms.CharField(
         label="values",
-        help_text="One value, or several separated by commas (for 'one of' / 'not one of').",
+        help_text="One value, or several separated by commas (for 'one of' / 'not one of'). "
+        + COMPONENT_NAME_HELP,
     )
 
     class Meta:

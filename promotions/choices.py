@@ -114,6 +114,15 @@ VULNERABILITY_FIELD_SEVERITY: Mapping[RuleField, str] = MappingProxyType(
 )
 
 
+# How component names compare (promotions.engine.normalise_component_name), for help texts.
+COMPONENT_NAME_HELP = (
+    "Component names compare as their ecosystem compares them: PyPI names by PEP 503 "
+    "(Django = django, zope.interface = zope-interface), Debian, Alpine and npm names "
+    "ignoring case, others (RPM, Maven, Go) as written; 'matches' searches the name as "
+    "written (add (?i) to ignore case)."
+)
+
+
 def field_needs_scan(field: RuleField | str) -> bool:
     """Whether a rule on ``field`` needs a finished scan of the image."""
     return field in SCAN_FIELDS

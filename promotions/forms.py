@@ -14,6 +14,7 @@ from registry_portal.accounts.models import Organization, RepositoryAccess
 from registry_portal.registry.models import Repository
 
 from .choices import (
+    COMPONENT_NAME_HELP,
     FIELD_OPERATORS,
     MULTI_VALUE_OPERATORS,
     VULNERABILITY_FIELDS,
@@ -93,10 +94,8 @@ class RuleForm(forms.Form):
         label="Value",
         required=False,
         max_length=4000,
-        help_text="Several values (one of, not one of): separate them with commas. Component "
-        "names compare as their ecosystem does: PyPI names by PEP 503 (Django = django, "
-        "zope.interface = zope-interface), Debian, Alpine and npm names ignoring case, others "
-        "as written.",
+        help_text="Several values (one of, not one of): separate them with commas. "
+        + COMPONENT_NAME_HELP,
     )
 
     def rule(self) -> dict:

@@ -1045,10 +1045,13 @@ def _flag_collisions(
 
 def _may_write_same_tag(first: PromotionPolicy, second: PromotionPolicy) -> bool:
     """Whether two policies into one target can render the same tag for different images:
-    the same template (keeping the tag is %n), or neither naming the source tag (then any two
-    promotions in the same second, or the same day for %Y%m%d, render the same)."""
+    the same template (keeping the tag is %n) from two sources, or neither naming the source
+    tag (then any two promotions in the same second, or the same day for %Y%m%d, render the
+    same)."""
     one = first.tag_template or "%n"
     other = second.tag_template or "%n"
+    if first.source_id == second.source_id and "%n" in one and "%n" in other:
+        return False  # the same source tag renders the same image: a move at most
     return one == other or ("%n" not in one and "%n" not in other)
 
 

@@ -10,7 +10,13 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from promotions.choices import OnMove, PromotionOutcome, RuleField, RuleOperator
+from promotions.choices import (
+    COMPONENT_NAME_HELP,
+    OnMove,
+    PromotionOutcome,
+    RuleField,
+    RuleOperator,
+)
 from promotions.engine import MAX_VALUE_LENGTH, MAX_VALUES, Outcome
 from promotions.models import (
     MISSING_DATA_HELP,
@@ -62,10 +68,7 @@ class RuleSerializer(serializers.ModelSerializer):
         child=serializers.CharField(allow_blank=True, max_length=MAX_VALUE_LENGTH),
         max_length=MAX_VALUES,
         help_text="One value, or several for 'oo' and 'noo'. Counts are numbers; "
-        "'last updated' takes a date or a duration such as 7d. Component names compare as "
-        "their ecosystem does: PyPI by PEP 503 (Django = django, zope.interface = "
-        "zope-interface), Debian, Alpine and npm ignoring case, others (RPM, Maven, Go) as "
-        "written; 'matches' searches the name as written.",
+        "'last updated' takes a date or a duration such as 7d. " + COMPONENT_NAME_HELP,
     )
 
     class Meta:
@@ -185,9 +188,10 @@ class DryRunRowSerializer(serializers.Serializer):
         help_text="The engine's decision. match: would be promoted, as target_tag; "
         "missing_data: a rule's data is missing (see reason).",
     )
-    record_outcome = serializers.ChoiceField(
-        choices=PromotionOutcome.choices,
-        help_text="What the promotion record would say: the same outcome as a real run.",
+    record_outcome = serializers.CharField(
+        help_text="What the promotion record would say, as a real run: "
+        + ", ".join(PromotionOutcome.values)
+        + "."
     )
     target_tag = serializers.CharField(help_text="Empty unless the tag would be promoted.")
     reason = serializers.CharField()

@@ -182,3 +182,23 @@ def test_the_live_preview_and_the_dry_run_flag_renderings_that_repeat(seed, clie
     assert "repeats" in panel
     assert "2 tags render" in panel
     assert not PromotionRecord.objects.exists()
+
+
+def test_help_texts_say_how_names_compare_and_what_missing_data_means(seed, client, api):
+    client.force_login(seed["lead"])
+    form = client.get(f"{PAGE}new/").content.decode()
+    assert "PyPI names by PEP 503" in form
+    assert "a rule whose data is missing never passes" in form
+    schema = api(seed["lead"]).get("/api/schema/", {"format": "json"}).content.decode()
+    assert "PyPI names by PEP 503" in schema
+    assert "a rule whose data is missing never passes" in schema
+
+
+def test_two_keep_the_tag_policies_of_one_source_do_not_warn(seed, stable_policy):
+    keep = services.policy_create(
+        actor=seed["lead"], source=seed["source"], target=seed["target"], name="a", rules=[]
+    )
+    other = services.policy_create(
+        actor=seed["lead"], source=seed["source"], target=seed["target"], name="b", rules=[]
+    )
+    assert services.policy_target_warnings(policies=[keep, other]) == {}
