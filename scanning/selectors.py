@@ -119,7 +119,7 @@ def manifest_scan_facts(*, manifest: Manifest) -> ScanFacts | None:
 
 
 def manifests_scan_facts(*, manifest_ids: Iterable[int]) -> dict[int, ScanFacts]:
-    """manifest id -> scan facts, for the manifests that have a report; five queries
+    """manifest id -> scan facts, for the manifests that have a report; at most four queries
     however many manifests (an index's facts are those of its platforms)."""
     manifest_ids = list(manifest_ids)
     reports = {
