@@ -19,6 +19,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from registry_portal import grammar
 from registry_portal.accounts.choices import Action
 from registry_portal.accounts.permissions import repository_allows
 from registry_portal.errors import PermissionDenied, TagImmutable, ValidationFailed
@@ -389,7 +390,7 @@ def unique_tag(rendered: str, digest: str) -> str:
     """The deterministic tag a colliding promotion gets: the rendered tag and the first 8 hex
     digits of the image's digest (shortened to stay a valid tag)."""
     suffix = "-" + digest.split(":", 1)[-1][:8]
-    return rendered[: engine.MAX_TAG_LENGTH - len(suffix)] + suffix
+    return rendered[: grammar.MAX_TAG_LENGTH - len(suffix)] + suffix
 
 
 def _written_from(tag: Tag) -> tuple[str, str] | None:
