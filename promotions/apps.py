@@ -6,4 +6,9 @@ class PromotionsConfig(AppConfig):
     verbose_name = "Promotions"
 
     def ready(self) -> None:
+        from registry_portal.outbox.services import sweep_hook_register
+
         from . import signals  # noqa: F401 - connects the receivers
+        from .sweeps import promotions_resume_forgotten
+
+        sweep_hook_register(promotions_resume_forgotten)

@@ -6,6 +6,8 @@ from celery import shared_task
 from django.contrib.auth import get_user_model
 from django.db import InterfaceError, OperationalError
 
+from registry_portal.outbox.tasks import OutboxTask
+
 from . import services
 from .models import PromotionPolicy
 
@@ -18,7 +20,7 @@ RETRY = {
 }
 
 
-@shared_task(**RETRY)
+@shared_task(**RETRY, base=OutboxTask)
 def promote_pushed_tag(tag_id: int, manifest_id: int, pushed_at: str) -> list[int]:
     """Evaluate the policies of the repository a tag was pushed to; promote on a match."""
     records = services.promotions_for_push(
@@ -27,7 +29,7 @@ def promote_pushed_tag(tag_id: int, manifest_id: int, pushed_at: str) -> list[in
     return [record.pk for record in records]
 
 
-@shared_task(**RETRY)
+@shared_task(**RETRY, base=OutboxTask)
 def resume_waiting_promotions(manifest_id: int, scan_failed_reason: str = "") -> int:
     """Decide the promotions that waited for this manifest's scan."""
     return services.promotions_resume_waiting(
@@ -35,7 +37,7 @@ def resume_waiting_promotions(manifest_id: int, scan_failed_reason: str = "") ->
     )
 
 
-@shared_task(**RETRY)
+@shared_task(**RETRY, base=OutboxTask)
 def resume_all_waiting_promotions() -> int:
     """Vulnerability data arrived: decide the promotions that waited for it."""
     return services.promotions_resume_all_waiting()

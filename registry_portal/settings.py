@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "registry_portal.outbox",
     "registry_portal.accounts",
     "registry_portal.registry",
     "scanning",
@@ -352,3 +353,23 @@ if OSV_SYNC_URL:
         "schedule": OSV_SYNC_SECONDS,
     }
 # --- end Scanning ---------------------------------------------------------------------------
+
+# --- Outbox (follow-up work: scans, promotions) ---------------------------------------------
+# The sweeper (Celery beat) runs this often: it dispatches jobs never dispatched (the broker
+# was down at commit) and jobs not done within the visibility timeout (a worker died).
+OUTBOX_SWEEP_SECONDS = env_int("OUTBOX_SWEEP_SECONDS", 5)
+# A dispatched job not done after this long is dispatched again (tasks are idempotent).
+OUTBOX_VISIBILITY_SECONDS = env_int("OUTBOX_VISIBILITY_SECONDS", 60)
+# A job is left this long to the dispatch after its commit before the sweeper sends it.
+OUTBOX_DISPATCH_GRACE_SECONDS = env_int("OUTBOX_DISPATCH_GRACE_SECONDS", 2)
+# After this many dispatches without finishing, a job is given up (failed, in the admin).
+OUTBOX_MAX_ATTEMPTS = env_int("OUTBOX_MAX_ATTEMPTS", 50)
+# At most this many jobs are dispatched by one sweep.
+OUTBOX_SWEEP_BATCH = env_int("OUTBOX_SWEEP_BATCH", 500)
+CELERY_BEAT_SCHEDULE["outbox-sweep"] = {
+    "task": "registry_portal.outbox.tasks.outbox_sweep",
+    "schedule": OUTBOX_SWEEP_SECONDS,
+    # Sweeps queued while no worker ran are dropped, not run one after another.
+    "options": {"expires": max(OUTBOX_SWEEP_SECONDS * 2, 10)},
+}
+# --- end Outbox -----------------------------------------------------------------------------

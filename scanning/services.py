@@ -31,6 +31,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from registry_portal.errors import Conflict, ValidationFailed
+from registry_portal.outbox.services import job_enqueue
 from registry_portal.registry import storage
 from registry_portal.registry.manifests import manifest_effective_artifact_type
 from registry_portal.registry.models import Blob, Manifest, RepositoryBlob, RepositoryManifest
@@ -598,8 +599,7 @@ def scan_retry(*, report: ScanReport) -> ScanReport:
         for target in targets:
             target.status, target.error, target.finished_at = ScanStatus.QUEUED, "", None
             target.save(update_fields=["status", "error", "finished_at"])
-        manifest_id = locked.manifest_id
-        transaction.on_commit(lambda: scan_manifest_task.delay(manifest_id))
+        job_enqueue(kind=scan_manifest_task.name, args=[locked.manifest_id])
     return locked
 
 

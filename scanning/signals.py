@@ -1,4 +1,5 @@
-"""Signals of the scanning app, and its receivers. Receivers only queue tasks, on commit.
+"""Signals of the scanning app, and its receivers. Receivers only queue jobs: an outbox row in
+the transaction of the event, dispatched to Celery after the commit.
 
 - `scan_finished` is sent (after the commit) when a manifest's report reaches done or
   failed, with `manifest_id`, `status` and `error`; for an index, once every platform
@@ -10,10 +11,10 @@
   ingestion into the subject's report.
 """
 
-from django.db import transaction
 from django.db.models.signals import post_save
 from django.dispatch import Signal, receiver
 
+from registry_portal.outbox.services import job_enqueue
 from registry_portal.registry.models import Manifest, Tag
 
 scan_finished = Signal()
@@ -26,8 +27,7 @@ def queue_scan_for_tag(sender, instance: Tag, created: bool, update_fields=None,
         return
     from . import tasks
 
-    manifest_id = instance.manifest_id
-    transaction.on_commit(lambda: tasks.scan_manifest_task.delay(manifest_id))
+    job_enqueue(kind=tasks.scan_manifest_task.name, args=[instance.manifest_id])
 
 
 @receiver(post_save, sender=Manifest, dispatch_uid="scanning.queue_sbom_for_referrer")
@@ -40,5 +40,4 @@ def queue_sbom_for_referrer(sender, instance: Manifest, created: bool, **kwargs)
         artifact_type=instance.artifact_type, content=bytes(instance.content)
     ):
         return
-    subject_digest = instance.subject_digest
-    transaction.on_commit(lambda: tasks.sbom_ingest_task.delay(subject_digest))
+    job_enqueue(kind=tasks.sbom_ingest_task.name, args=[instance.subject_digest])

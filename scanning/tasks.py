@@ -5,9 +5,11 @@ from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
+from registry_portal.outbox.tasks import JobNotFinished, OutboxTask
 from registry_portal.registry.models import Manifest
 
 from . import services
+from .choices import FINISHED_STATUSES
 from .models import OsvSnapshot
 
 RETRY = {
@@ -20,10 +22,16 @@ RETRY = {
 
 
 # Time limits and the queue (scans) come from settings: CELERY_TASK_ANNOTATIONS, ROUTES.
-@shared_task(**RETRY)
+@shared_task(**RETRY, base=OutboxTask)
 def scan_manifest_task(manifest_id: int) -> str | None:
-    """Scan a pushed manifest once; returns the report's status."""
+    """Scan a pushed manifest once; returns the report's status.
+
+    A report still running under another job's claim leaves this job unfinished: the outbox
+    dispatches it again until the report is finished, or its claim is stale and taken over.
+    """
     report = services.scan_manifest(manifest_id=manifest_id)
+    if report is not None and report.status not in FINISHED_STATUSES:
+        raise JobNotFinished(f"report {report.pk} is {report.status} (attempt {report.attempt})")
     return report.status if report is not None else None
 
 
@@ -45,7 +53,7 @@ def osv_sync_task() -> int | None:
     return snapshot.pk if snapshot is not None else None
 
 
-@shared_task(**RETRY)
+@shared_task(**RETRY, base=OutboxTask)
 def sbom_ingest_task(subject_digest: str) -> str | None:
     """Ingest the SBOM referrers of a manifest into its finished report."""
     manifest = Manifest.objects.filter(digest=subject_digest).first()

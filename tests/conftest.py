@@ -48,3 +48,36 @@ def eager_tasks():
     finally:
         celery_app.conf.task_always_eager = False
         celery_app.conf.task_eager_propagates = False
+
+
+class PublishedJobs(list):
+    """Outbox jobs as they were dispatched (instead of being sent to the broker)."""
+
+    def args(self, kind_suffix: str) -> list[list]:
+        """The arguments of the dispatched jobs whose kind (task name) ends with the suffix."""
+        return [job.args for job in self if job.kind.endswith(kind_suffix)]
+
+
+@pytest.fixture
+def outbox_published(monkeypatch):
+    """Dispatched outbox jobs are recorded, not sent: yields the list of jobs."""
+    from registry_portal.outbox import services as outbox_services
+
+    published = PublishedJobs()
+    monkeypatch.setattr(outbox_services, "_publish", published.append)
+    return published
+
+
+@pytest.fixture
+def outbox_run_at_once(monkeypatch):
+    """Dispatched outbox jobs run at once, in this process (as a worker would run them)."""
+    from celery import current_app
+
+    from registry_portal.outbox import services as outbox_services
+
+    def run(job):
+        current_app.tasks[job.kind].apply(
+            args=list(job.args), kwargs={outbox_services.JOB_KWARG: job.pk}, throw=True
+        )
+
+    monkeypatch.setattr(outbox_services, "_publish", run)

@@ -123,10 +123,8 @@ def test_components_and_findings_follow_the_report(scans, client_for, kind, visi
 @pytest.mark.parametrize("visibility", ["private", "public"])
 @pytest.mark.parametrize("kind", USERS)
 def test_retry_needs_push_on_a_repository_holding_the_manifest(
-    scans, client_for, kind, visibility, monkeypatch, django_capture_on_commit_callbacks
+    scans, client_for, kind, visibility, outbox_published, django_capture_on_commit_callbacks
 ):
-    queued: list[int] = []
-    monkeypatch.setattr(scanning_tasks.scan_manifest_task, "delay", queued.append)
     report = _report(scans, visibility)
     ScanReport.objects.filter(pk=report.pk).update(status="failed", error="boom")
     client = client_for(_user(scans, kind))
@@ -142,6 +140,7 @@ def test_retry_needs_push_on_a_repository_holding_the_manifest(
         expected = 403
     assert response.status_code == expected, response.content
     report.refresh_from_db()
+    queued = [args[0] for args in outbox_published.args(scanning_tasks.scan_manifest_task.name)]
     if expected == 202:
         assert response.json()["status"] == "queued"
         assert (report.status, queued) == ("queued", [report.manifest_id])
@@ -159,10 +158,11 @@ def test_retrying_a_scan_that_did_not_fail_is_a_field_error(scans, client_for):
     assert report.status == "done"
 
 
-def test_a_pusher_of_any_repository_holding_the_manifest_may_retry(scans, client_for, monkeypatch):
+def test_a_pusher_of_any_repository_holding_the_manifest_may_retry(
+    scans, client_for, outbox_published
+):
     """The image of private dev/website is promoted to qa/website: a writer of qa/website
     alone may retry its scan; a reader of dev/website, who may push nowhere, may not."""
-    monkeypatch.setattr(scanning_tasks.scan_manifest_task, "delay", lambda manifest_id: None)
     report = scans["private_report"]
     tag_set(repository=scans["target"], name="copy", manifest=report.manifest)
     qa_writer = factories.make_user("qa_writer")

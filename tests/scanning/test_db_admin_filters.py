@@ -62,9 +62,7 @@ def test_the_report_page_is_read_only_and_links_its_rows(client, world):
     assert client.post(url, {}).status_code == 403
 
 
-def test_retry_action_queues_failed_scans_the_user_may_push(client, world, monkeypatch):
-    queued: list[int] = []
-    monkeypatch.setattr(tasks.scan_manifest_task, "delay", queued.append)
+def test_retry_action_queues_failed_scans_the_user_may_push(client, world, outbox_published):
     ScanReport.objects.filter(pk=world["python"].pk).update(status="failed", error="boom")
     client.force_login(world["staff"])
     with_callbacks = client.post(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from promotions import tasks as promotion_tasks
 from promotions.models import PromotionRecord
 from promotions.services import policy_create
 from scanning import services, tasks
@@ -15,14 +14,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def synchronous_jobs(monkeypatch):
+def synchronous_jobs(outbox_run_at_once):
     """Queued jobs run at once (their on_commit callbacks are executed by the test)."""
-    for task in (
-        tasks.scan_manifest_task,
-        promotion_tasks.promote_pushed_tag,
-        promotion_tasks.resume_waiting_promotions,
-    ):
-        monkeypatch.setattr(task, "delay", task)
 
 
 @pytest.mark.parametrize(
@@ -46,7 +39,9 @@ def test_a_policy_on_critical_vulnerabilities_waits_for_the_scan(
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         manifest = db_images.push_image(source, [db_images.BASE_LAYER, db_images.PYTHON_LAYER])
     # The promotion job runs first and waits; the scan job then finishes and resumes it.
-    (scan_callback,) = [c for c in callbacks if c.__qualname__.startswith("queue_scan_for_tag")]
+    (scan_callback,) = [
+        c for c in callbacks if c.keywords["job"].kind == tasks.scan_manifest_task.name
+    ]
     with django_capture_on_commit_callbacks(execute=True):
         for callback in callbacks:
             if callback is not scan_callback:

@@ -6,6 +6,7 @@ import pytest
 from django.dispatch import receiver
 
 from registry_portal.errors import ValidationFailed
+from registry_portal.outbox import services as outbox_services
 from registry_portal.registry import services as registry_services
 from scanning import services, tasks
 from scanning.models import ScanReport
@@ -21,11 +22,9 @@ def repository(make_org, make_repo):
 
 
 @pytest.fixture
-def queued(monkeypatch):
-    """The manifest ids scan_manifest_task.delay was called with."""
-    calls: list[int] = []
-    monkeypatch.setattr(tasks.scan_manifest_task, "delay", calls.append)
-    return calls
+def queued(outbox_published):
+    """The manifest ids of the scan jobs dispatched (a function: read it when needed)."""
+    return lambda: [args[0] for args in outbox_published.args(tasks.scan_manifest_task.name)]
 
 
 @pytest.fixture
@@ -45,10 +44,10 @@ def test_a_tag_push_queues_the_scan_after_the_commit(
 ):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         manifest = db_images.push_image(repository, [db_images.BASE_LAYER])
-    assert queued == []  # nothing before the commit
+    assert queued() == []  # nothing before the commit
     for callback in callbacks:
         callback()
-    assert queued == [manifest.pk]
+    assert queued() == [manifest.pk]
 
 
 def test_a_second_tag_on_the_same_manifest_does_not_rescan(
@@ -59,7 +58,7 @@ def test_a_second_tag_on_the_same_manifest_does_not_rescan(
     report = services.scan_manifest(manifest_id=manifest.pk)
     with django_capture_on_commit_callbacks(execute=True):
         registry_services.tag_set(repository=repository, name="two", manifest=manifest)
-    assert queued == [manifest.pk, manifest.pk]  # the job is queued...
+    assert queued() == [manifest.pk, manifest.pk]  # the job is queued...
     again = services.scan_manifest(manifest_id=manifest.pk)
     assert (again.pk, again.attempt, again.finished_at) == (
         report.pk,
@@ -71,7 +70,7 @@ def test_a_second_tag_on_the_same_manifest_does_not_rescan(
 def test_pushing_by_digest_queues_nothing(repository, queued, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         db_images.push_image(repository, [db_images.BASE_LAYER], tag=None)
-    assert queued == []
+    assert queued() == []
 
 
 def test_scan_finished_is_sent_after_the_commit(
@@ -99,7 +98,7 @@ def test_an_index_is_announced_once_all_platforms_are_done(
 
 
 def test_a_failed_scan_is_retried_on_request(
-    repository, queued, announced, monkeypatch, django_capture_on_commit_callbacks
+    repository, announced, monkeypatch, django_capture_on_commit_callbacks
 ):
     manifest = db_images.push_image(repository, [db_images.BASE_LAYER])
     monkeypatch.setattr(services, "catalog", lambda tree, distro=None: 1 / 0)
@@ -109,13 +108,16 @@ def test_a_failed_scan_is_retried_on_request(
     assert "ZeroDivisionError" in report.error
     assert announced[-1]["status"] == "failed"
     monkeypatch.undo()
-    monkeypatch.setattr(tasks.scan_manifest_task, "delay", queued.append)
+    published = []
+    monkeypatch.setattr(outbox_services, "_publish", published.append)
 
     with django_capture_on_commit_callbacks(execute=True):
         services.scan_retry(report=report)
     report.refresh_from_db()
     assert (report.status, report.error) == ("queued", "")
-    assert queued == [manifest.pk]
+    assert [(job.kind, job.args) for job in published] == [
+        (tasks.scan_manifest_task.name, [manifest.pk])
+    ]
     tasks.scan_manifest_task(manifest.pk)
     report.refresh_from_db()
     assert (report.status, report.attempt) == ("done", 2)

@@ -136,7 +136,7 @@ def test_an_sbom_pushed_before_the_scan_is_part_of_the_report(repository):
 
 
 def test_an_sbom_attestation_pushed_later_is_ingested_by_its_job(
-    repository, monkeypatch, django_capture_on_commit_callbacks
+    repository, outbox_published, django_capture_on_commit_callbacks
 ):
     services.osv_import_zip(
         path_or_file=db_images.osv_zip(db_images.STANDARD_RECORDS), source="s.zip"
@@ -144,8 +144,6 @@ def test_an_sbom_attestation_pushed_later_is_ingested_by_its_job(
     image = db_images.push_image(repository, [[db_images.DEBIAN_OS_RELEASE]])
     report = services.scan_manifest(manifest_id=image.pk)
     assert report.component_count == 0
-    queued: list[str] = []
-    monkeypatch.setattr(tasks.sbom_ingest_task, "delay", queued.append)
     with django_capture_on_commit_callbacks(execute=True):
         referrer = db_images.push_referrer(
             repository,
@@ -153,7 +151,7 @@ def test_an_sbom_attestation_pushed_later_is_ingested_by_its_job(
             dsse("https://spdx.dev/Document", SPDX),
             "application/vnd.dsse.envelope.v1+json",
         )
-    assert queued == [image.digest]
+    assert outbox_published.args(tasks.sbom_ingest_task.name) == [[image.digest]]
     assert tasks.sbom_ingest_task(image.digest) == "done"
     report.refresh_from_db()
     assert report.sources == ["scan", f"sbom:{referrer.digest}"]

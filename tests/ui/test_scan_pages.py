@@ -34,9 +34,9 @@ def text(response) -> str:
 
 
 @pytest.fixture(autouse=True)
-def no_scan_jobs(monkeypatch):
+def no_scan_jobs(outbox_published):
     """Pushes queue scan jobs on commit; the tests scan (or not) by themselves."""
-    monkeypatch.setattr(scan_tasks.scan_manifest_task, "delay", lambda *args: None)
+    return outbox_published
 
 
 @pytest.fixture
@@ -292,10 +292,8 @@ MAY_PUSH = {"writer", "lead", "dev_admin"}
 
 
 @pytest.mark.parametrize("user", USERS)
-def test_retry_scan_needs_push_rights(world, login, user, monkeypatch):
+def test_retry_scan_needs_push_rights(world, login, user, no_scan_jobs):
     report = failed_report(world)
-    queued = []
-    monkeypatch.setattr(scan_tasks.scan_manifest_task, "delay", queued.append)
     client = login(world[user])
     page = client.get(f"{REPO}/tags/broken/vulnerabilities/")
     if user == "outsider":
@@ -310,10 +308,10 @@ def test_retry_scan_needs_push_rights(world, login, user, monkeypatch):
     if user in MAY_PUSH:
         assert response.status_code == 302 and response["Location"].endswith("/vulnerabilities/")
         assert report.status == "queued" and report.error == ""
-        assert queued == [report.manifest_id]
+        assert no_scan_jobs.args(scan_tasks.scan_manifest_task.name) == [[report.manifest_id]]
     else:
         assert response.status_code == (404 if user == "outsider" else 403)
-        assert report.status == "failed" and queued == []
+        assert report.status == "failed" and no_scan_jobs == []
 
 
 def test_retrying_a_scan_that_did_not_fail_changes_nothing(world, login, scanned):
