@@ -61,8 +61,7 @@ def job_enqueue(*, kind: str, args: Sequence = ()) -> OutboxJob:
 
     ``kind`` is the name of a task with ``base=OutboxTask``; ``args`` are JSON values (ids).
     """
-    if kind not in current_app.tasks:
-        raise ValueError(f"no Celery task is named {kind!r}")
+    _task(kind)
     job = OutboxJob.objects.create(kind=kind, args=list(args), key=job_key(kind, args))
     transaction.on_commit(functools.partial(job_dispatch, job=job))
     return job
@@ -76,8 +75,19 @@ def job_enqueue_unless_unfinished(*, kind: str, args: Sequence = ()) -> OutboxJo
     return job_enqueue(kind=kind, args=args)
 
 
+def _task(kind: str):
+    """The task named ``kind``. Outside a worker, Celery imports the apps' task modules only
+    when asked: a sweep in a shell dispatches kinds that nothing there imported yet."""
+    if kind not in current_app.tasks:
+        current_app.loader.import_default_modules()
+    try:
+        return current_app.tasks[kind]
+    except KeyError:
+        raise ValueError(f"no Celery task is named {kind!r}") from None
+
+
 def _publish(job: OutboxJob) -> None:
-    task = current_app.tasks[job.kind]
+    task = _task(job.kind)
     task.apply_async(
         args=list(job.args),
         kwargs={JOB_KWARG: job.pk},

@@ -501,7 +501,16 @@ class CeleryWorker:
             env=self.env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, for kill_group()
         )
+
+    def kill_group(self) -> None:
+        """SIGKILL the worker's process group (a machine or OOM killer's way), and reap it."""
+        if self.process is not None and self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+        self.stop()
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -517,6 +526,32 @@ class CeleryWorker:
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+class CeleryBeat(CeleryWorker):
+    """A real ``celery beat`` child process (the periodic tasks: the outbox sweeper), with its
+    schedule file next to its log."""
+
+    def start(self) -> None:
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        schedule = self.log_path.with_name(self.log_path.stem + "-schedule")
+        self.process = subprocess.Popen(
+            [
+                venv_bin("celery"),
+                "-A",
+                "registry_portal",
+                "beat",
+                "--loglevel",
+                "INFO",
+                "--schedule",
+                str(schedule),
+            ],
+            cwd=self.cwd,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 def own_redis_broker(database: int) -> dict[str, str]:
