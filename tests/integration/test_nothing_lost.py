@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -195,7 +196,7 @@ class World:
             if process is not None:
                 process.stop()
 
-    def push(self, tag: str) -> str:
+    def push(self, tag: str, *, size: int = 256) -> str:
         layout = self.logs / f"img-{tag}"
         image = images.write_image(
             layout,
@@ -203,7 +204,7 @@ class World:
             layers=[
                 images.LayerSpec(
                     files={"var/lib/dpkg/status": DPKG_STATUS, "etc/os-release": OS_RELEASE},
-                    random_size=256,
+                    random_size=size,
                 )
             ],
         )
@@ -275,6 +276,24 @@ def world_of(tmp_path: Path, *, env: dict[str, str], database_url: str | None = 
             world.stop()
 
 
+_TASK_LINE = re.compile(
+    r"((?:promotions|scanning)\.tasks\.\w+)\[(?P<id>[0-9a-f-]+)\] (?P<what>received|succeeded)"
+)
+
+
+def tasks_in_hand(log: str) -> set[str]:
+    """Ids of the scan and promotion tasks a worker received and has not finished."""
+    received, finished = set(), set()
+    for match in _TASK_LINE.finditer(log):
+        (received if match["what"] == "received" else finished).add(match["id"])
+    return received - finished
+
+
+def in_hand_lines(worker: CeleryWorker) -> list[str]:
+    log = worker.output()
+    return [line for line in log.splitlines() if any(i in line for i in tasks_in_hand(log))]
+
+
 def received_lines(worker: CeleryWorker, task: str) -> int:
     return sum(
         1 for line in worker.output().splitlines() if f"{task}[" in line and "received" in line
@@ -286,10 +305,10 @@ def received_lines(worker: CeleryWorker, task: str) -> int:
 
 @pytest.mark.parametrize("broker", ["filesystem", "redis"])
 def test_a_worker_killed_mid_task_loses_nothing(tmp_path, broker):
-    """Three times: pushes go on while the worker's process group is SIGKILLed just after it
-    took a task; a new worker comes. Every stable tag is then promoted exactly once within
-    30 s, and no scan stays running. (Before the outbox: a promotion lost on the filesystem
-    transport, and scans left running for good.)"""
+    """Three times: pushes go on while the worker's process group is SIGKILLed as soon as it
+    holds a scan or a promotion it has not finished; a new worker comes. Every stable tag is
+    then promoted exactly once within 30 s, and no scan stays running. (Before the outbox: a
+    promotion lost on the filesystem transport, and scans left running for good.)"""
     with world_of(tmp_path, env=redis_broker_env(broker)) as world:
         world.start_beat()
         world.start_worker()
@@ -300,13 +319,11 @@ def test_a_worker_killed_mid_task_loses_nothing(tmp_path, broker):
             pushes = threading.Thread(target=lambda tags=tags: [world.push(t) for t in tags])
             pushes.start()
             deadline = time.monotonic() + 60
-            while "received" not in world.worker.output()[offset:]:
+            while not tasks_in_hand(world.worker.output()[offset:]):
                 assert time.monotonic() < deadline, world.logs_text()
-                time.sleep(0.02)
-            time.sleep(0.1)
-            busy = world.worker.output()[offset:]
-            killed_while_busy += busy.count("received") > busy.count("succeeded")
-            world.worker.kill_group()
+                time.sleep(0.01)
+            world.worker.kill_group()  # holding a scan or a promotion it has not finished
+            killed_while_busy += bool(tasks_in_hand(world.worker.output()[offset:]))
             pushes.join(timeout=120)
             assert not pushes.is_alive()
             world.start_worker()
@@ -350,8 +367,9 @@ def test_the_broker_down_for_10_s_fails_no_push_and_loses_no_work(tmp_path):
 
 
 def test_postgresql_stopped_for_8_s_lets_every_scan_and_promotion_settle(tmp_path):
-    """A PostgreSQL cluster of the test's own stops for 8 s while the worker works through a
-    backlog: every scan and promotion settles once it is back (before: scans left running)."""
+    """A PostgreSQL cluster of the test's own stops for 8 s in the middle of a scan, while the
+    worker works through a backlog: every scan and promotion settles once it is back (before:
+    the scan stayed running, and the promotion waiting for it waited for good)."""
     if postgres_bin() is None or not shutil.which("runuser"):
         need(False, "PostgreSQL's server programs (initdb, pg_ctl) and runuser")
     with (
@@ -363,13 +381,14 @@ def test_postgresql_stopped_for_8_s_lets_every_scan_and_promotion_settle(tmp_pat
         ) as world,
     ):
         world.start_beat()
-        for n in range(4):
-            world.push(f"pg-{n}-stable")  # queued: no worker yet
+        for n in range(3):
+            # Big enough that the database goes away in the middle of a scan.
+            world.push(f"pg-{n}-stable", size=48 * 1024 * 1024)  # queued: no worker yet
         world.start_worker()
         deadline = time.monotonic() + 60
-        while "received" not in world.worker.output():
+        while not any("scan_manifest_task" in line for line in in_hand_lines(world.worker)):
             assert time.monotonic() < deadline, world.logs_text()
-            time.sleep(0.02)
+            time.sleep(0.01)
         cluster.stop()
         time.sleep(8)
         cluster.start()
