@@ -210,7 +210,7 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 330)
 CELERY_TASK_ANNOTATIONS: dict[str, dict[str, int]] = {}
 # Scanning's tasks have a queue of their own, so a slow scan never delays a promotion where
 # workers serve the queues apart (`celery worker -Q scans` and `-Q celery`). A worker started
-# without -Q (`make run`'s, the tests') serves both.
+# without -Q (the tests') serves both; `make run`'s names both.
 SCAN_QUEUE = "scans"
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 # Each queue with its own exchange and routing key: a bare Queue(name) is bound with the
@@ -220,7 +220,7 @@ CELERY_TASK_QUEUES = tuple(
     for name in (CELERY_TASK_DEFAULT_QUEUE, SCAN_QUEUE)
 )
 CELERY_TASK_ROUTES = {"scanning.tasks.*": {"queue": SCAN_QUEUE}}
-# Run by the scheduler (`celery beat`; `make run` embeds it in its worker).
+# Run by the scheduler (`celery beat`; `make run` runs it beside its worker).
 CELERY_BEAT_SCHEDULE = {
     "purge-access-tokens": {
         "task": "registry_portal.accounts.tasks.purge_access_tokens",
