@@ -364,8 +364,10 @@ OUTBOX_VISIBILITY_SECONDS = env_int("OUTBOX_VISIBILITY_SECONDS", 60)
 OUTBOX_DISPATCH_GRACE_SECONDS = env_int("OUTBOX_DISPATCH_GRACE_SECONDS", 2)
 # After this many dispatches without finishing, a job is given up (failed, in the admin).
 OUTBOX_MAX_ATTEMPTS = env_int("OUTBOX_MAX_ATTEMPTS", 50)
-# At most this many jobs are dispatched by one sweep.
+# At most this many jobs are dispatched (and as many old done jobs removed) by one sweep.
 OUTBOX_SWEEP_BATCH = env_int("OUTBOX_SWEEP_BATCH", 500)
+# Done jobs are kept this long (the admin shows them), then removed by the sweeper.
+OUTBOX_KEEP_DONE_HOURS = env_int("OUTBOX_KEEP_DONE_HOURS", 24)
 CELERY_BEAT_SCHEDULE["outbox-sweep"] = {
     "task": "registry_portal.outbox.tasks.outbox_sweep",
     "schedule": OUTBOX_SWEEP_SECONDS,

@@ -49,6 +49,9 @@ class OutboxJob(models.Model):
                 condition=models.Q(state__in=["pending", "dispatched"]),
             ),
             models.Index(fields=("key",), name="outbox_key_idx"),
+            models.Index(
+                fields=("done_at",), name="outbox_done_idx", condition=models.Q(state="done")
+            ),
         ]
 
     def __str__(self) -> str:

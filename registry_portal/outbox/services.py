@@ -10,7 +10,8 @@
 - ``job_done`` is called by the task (``OutboxTask``) in its own transaction.
 - ``outbox_sweep`` (Celery beat, every ``OUTBOX_SWEEP_SECONDS``) dispatches again the jobs
   never dispatched and those past ``OUTBOX_VISIBILITY_SECONDS``, gives up after
-  ``OUTBOX_MAX_ATTEMPTS``, then runs the apps' sweep hooks (stale scan claims, promotions
+  ``OUTBOX_MAX_ATTEMPTS``, removes jobs done ``OUTBOX_KEEP_DONE_HOURS`` ago, then runs the
+  apps' sweep hooks (stale scan claims, promotions
   left waiting), which enqueue what their rows need.
 """
 
@@ -156,6 +157,15 @@ def job_error_record(*, job_id: int, error: str) -> None:
     OutboxJob.objects.filter(pk=job_id, state__in=UNFINISHED_STATES).update(last_error=error[:2000])
 
 
+def _prune_done(now: datetime) -> None:
+    """Jobs done longer than OUTBOX_KEEP_DONE_HOURS ago go, a batch per sweep."""
+    old = OutboxJob.objects.filter(
+        state=JobState.DONE,
+        done_at__lt=now - timedelta(hours=settings.OUTBOX_KEEP_DONE_HOURS),
+    ).values_list("pk", flat=True)[: settings.OUTBOX_SWEEP_BATCH]
+    OutboxJob.objects.filter(pk__in=list(old)).delete()
+
+
 def outbox_sweep(*, now: datetime | None = None) -> int:
     """Dispatch the jobs that are due again, give up on the exhausted, run the sweep hooks.
 
@@ -178,6 +188,7 @@ def outbox_sweep(*, now: datetime | None = None) -> int:
     moved = 0
     for job in due:
         moved += job_dispatch(job=job)
+    _prune_done(now)
     for hook in _sweep_hooks:
         try:
             moved += hook()

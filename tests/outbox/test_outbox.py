@@ -255,6 +255,18 @@ def test_promotions_left_waiting_on_a_finished_scan_are_resumed_by_the_sweeper(
     assert len(outbox_published.args(resume)) == 1  # nothing waits any more
 
 
+def test_the_sweeper_removes_jobs_done_long_ago(world, outbox_published, settings):
+    tag_set(repository=world["source"], name="1.0-stable", manifest=factories.make_manifest())
+    scan, promote = OutboxJob.objects.get(kind=SCAN), OutboxJob.objects.get(kind=PROMOTE)
+    services.job_done(job_id=scan.pk)
+    services.job_done(job_id=promote.pk)
+    OutboxJob.objects.filter(pk=scan.pk).update(
+        done_at=timezone.now() - timedelta(hours=settings.OUTBOX_KEEP_DONE_HOURS, seconds=1)
+    )
+    services.outbox_sweep()
+    assert list(OutboxJob.objects.values_list("pk", flat=True)) == [promote.pk]
+
+
 def test_an_unknown_kind_is_refused_at_once(db):
     with pytest.raises(ValueError, match="no Celery task"):
         services.job_enqueue(kind="nowhere.tasks.typo", args=[1])
