@@ -31,8 +31,12 @@ def promotions_resume_forgotten() -> int:
         if summary.status not in ("done", "failed"):
             continue
         reason = (summary.error or "unknown error") if summary.status == "failed" else ""
+        # Resumed since the scan finished, and still waiting: for something else (its own
+        # event moves it on), not for this scan.
         job = job_enqueue_unless_unfinished(
-            kind=resume_waiting_promotions.name, args=[manifest_id, reason]
+            kind=resume_waiting_promotions.name,
+            args=[manifest_id, reason],
+            unless_done_since=summary.finished_at,
         )
         enqueued += job is not None
     return enqueued

@@ -68,10 +68,16 @@ def job_enqueue(*, kind: str, args: Sequence = ()) -> OutboxJob:
     return job
 
 
-def job_enqueue_unless_unfinished(*, kind: str, args: Sequence = ()) -> OutboxJob | None:
-    """Enqueue a job unless the same one (kind and arguments) is already waiting or running."""
-    key = job_key(kind, args)
-    if OutboxJob.objects.filter(key=key, state__in=UNFINISHED_STATES).exists():
+def job_enqueue_unless_unfinished(
+    *, kind: str, args: Sequence = (), unless_done_since: datetime | None = None
+) -> OutboxJob | None:
+    """Enqueue a job unless the same one (kind and arguments) is already waiting or running,
+    or, with ``unless_done_since``, was done since then (what it had to do is done)."""
+    same = OutboxJob.objects.filter(key=job_key(kind, args))
+    unfinished = Q(state__in=UNFINISHED_STATES)
+    if unless_done_since is not None:
+        unfinished |= Q(state=JobState.DONE, done_at__gte=unless_done_since)
+    if same.filter(unfinished).exists():
         return None
     return job_enqueue(kind=kind, args=args)
 

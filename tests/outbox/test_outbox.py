@@ -253,6 +253,10 @@ def test_promotions_left_waiting_on_a_finished_scan_are_resumed_by_the_sweeper(
     assert (waiting.outcome, waiting.reason) == ("failed", "the image's scan failed: corrupt")
     sweep()
     assert len(outbox_published.args(resume)) == 1  # nothing waits any more
+    # A record still waiting after its resumption waits for something else: no new job.
+    PromotionRecord.objects.filter(pk=waiting.pk).update(outcome="waiting")
+    sweep()
+    assert len(outbox_published.args(resume)) == 1
 
 
 def test_the_sweeper_removes_jobs_done_long_ago(world, outbox_published, settings):
