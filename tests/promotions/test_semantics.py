@@ -17,6 +17,7 @@ from promotions import services
 from promotions import tasks as promotion_tasks
 from promotions.choices import OnMove, PromotionOutcome
 from promotions.models import PromotionRecord
+from registry_portal.outbox import services as outbox_services
 from registry_portal.registry.models import RepositoryManifest, Tag
 from registry_portal.registry.services import manifest_put, tag_delete, tag_set
 from scanning import services as scanning_services
@@ -32,16 +33,10 @@ FROZEN = datetime(2024, 6, 1, 12, 0, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def jobs(monkeypatch, django_capture_on_commit_callbacks):
-    """Queued jobs run at once, on commit, as a worker would run them."""
-    for task in (
-        scanning_tasks.scan_manifest_task,
-        scanning_tasks.rematch_task,
-        promotion_tasks.promote_pushed_tag,
-        promotion_tasks.resume_waiting_promotions,
-        promotion_tasks.resume_all_waiting_promotions,
-        promotion_tasks.apply_policy,
-    ):
+def jobs(monkeypatch, outbox_run_at_once, django_capture_on_commit_callbacks):
+    """Queued jobs (outbox jobs, and tasks queued with .delay) run at once, on commit, as a
+    worker would run them."""
+    for task in (scanning_tasks.rematch_task, promotion_tasks.apply_policy):
         monkeypatch.setattr(task, "delay", task)
 
     def run(function, *args, **kwargs):
@@ -414,7 +409,12 @@ def test_a_source_tag_deleted_while_waiting_ends_the_record_as_skipped(seed, job
 def test_a_source_tag_moved_on_while_waiting_ends_the_record_as_skipped(seed, jobs, monkeypatch):
     record = _waiting_record(seed, jobs)
     # The new image is still being scanned: only the old record is decided here.
-    monkeypatch.setattr(scanning_tasks.scan_manifest_task, "delay", lambda manifest_id: None)
+    run_job = outbox_services._publish
+    monkeypatch.setattr(
+        outbox_services,
+        "_publish",
+        lambda job: None if job.kind == scanning_tasks.scan_manifest_task.name else run_job(job),
+    )
     jobs(tag_set, repository=seed["source"], name="1.0", manifest=factories.make_manifest())
     _osv_arrives(jobs)
     record.refresh_from_db()
