@@ -7,6 +7,11 @@ DATA_DIR=$("$BIN/python" -c 'from django.conf import settings; import django, os
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry_portal.settings")
 print(settings.DATA_DIR)')
 
+# Metrics of every web and worker process are summed from files here (prometheus_client's
+# multiprocess mode); emptied at each start, since the counters start again at zero.
+export PROMETHEUS_MULTIPROC_DIR=${PROMETHEUS_MULTIPROC_DIR:-$DATA_DIR/prometheus}
+rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+
 "$BIN/celery" -A registry_portal worker --beat --loglevel INFO \
   --schedule "$DATA_DIR/celerybeat-schedule" --concurrency 2 &
 worker=$!
