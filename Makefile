@@ -38,3 +38,4 @@ bench: install
 	$(BIN)/python -m benchmarks.promotion
 	$(BIN)/python -m benchmarks.scanning
 	$(BIN)/python -m benchmarks.apply
+	$(BIN)/python -m benchmarks.lists
