@@ -41,6 +41,8 @@ from collections import defaultdict
 from pathlib import Path
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
@@ -195,6 +197,25 @@ def wait_for(predicate, *, timeout: float, interval: float = 0.2):
     raise TimeoutError(f"no result within {timeout:.0f} s")
 
 
+class CountingRetry(Retry):
+    """One retry of an idempotent request (GET, HEAD) whose kept-alive connection the server
+    closed as it was reused, as docker and skopeo do; each retry is counted and reported."""
+
+    retried = 0
+    lock = threading.Lock()
+
+    def increment(self, *args, **kwargs):
+        with CountingRetry.lock:
+            CountingRetry.retried += 1
+        return super().increment(*args, **kwargs)
+
+
+def retrying(session: requests.Session) -> requests.Session:
+    retry = CountingRetry(total=1, connect=1, read=1, status=0, allowed_methods={"GET", "HEAD"})
+    session.mount("http://", HTTPAdapter(max_retries=retry))
+    return session
+
+
 class Client(threading.Thread):
     def __init__(self, number: int, load: Load):
         super().__init__(name=f"soak-{number}", daemon=True)
@@ -202,7 +223,8 @@ class Client(threading.Thread):
         self.load = load
         self.random = random.Random(number)
         self.registry = RegistryClient(load.url, *USER)
-        self.api = requests.Session()
+        retrying(self.registry.session)
+        self.api = retrying(requests.Session())
         self.api.headers["Authorization"] = f"Bearer {load.api_token}"
         self.tokens_at = time.monotonic()
 
@@ -217,7 +239,11 @@ class Client(threading.Thread):
             try:
                 getattr(self, "op_" + operation.replace("-", "_"))()
             except Exception as error:  # every failure is counted and reported
-                self.load.record(Outcome(operation, time.monotonic() - started, repr(error)[:300]))
+                request = getattr(error, "request", None)
+                where = f"{request.method} {request.path_url[:80]}: " if request else ""
+                self.load.record(
+                    Outcome(operation, time.monotonic() - started, (where + repr(error))[:300])
+                )
             else:
                 self.load.record(Outcome(operation, time.monotonic() - started))
 
@@ -437,6 +463,7 @@ def run(minutes: float, clients: int) -> dict:
         "errors": len(errors),
         "error_samples": sorted({o.error for o in errors})[:10],
         "http_5xx": server_errors,
+        "retried_requests": CountingRetry.retried,
         "tracebacks": len(web_tracebacks) + worker_tracebacks,
         "traceback_samples": [t[-800:] for t in web_tracebacks[:2]],
         "rss": rss,
