@@ -320,19 +320,40 @@ class Client(threading.Thread):
             raise RuntimeError(f"{path}: HTTP {response.status_code}")
 
 
-class Sampler(threading.Thread):
-    """RSS of the web server's process tree and the worker's, every ``interval`` seconds."""
+def queue_depths(metrics_text: str) -> dict[str, int]:
+    """``portal_celery_queue_depth{queue=...}`` of a /metrics answer."""
+    from prometheus_client.parser import text_string_to_metric_families
 
-    def __init__(self, web_pid: int, worker_pid: int, interval: float = 5.0):
+    return {
+        sample.labels["queue"]: int(sample.value)
+        for family in text_string_to_metric_families(metrics_text)
+        if family.name == "portal_celery_queue_depth"
+        for sample in family.samples
+    }
+
+
+class Sampler(threading.Thread):
+    """RSS of the web server's process tree and the worker's, and the Celery queue depths
+    (from /metrics), every ``interval`` seconds."""
+
+    def __init__(self, web_pid: int, worker_pid: int, url: str, interval: float = 5.0):
         super().__init__(name="soak-rss", daemon=True)
         self.roots = {"web": web_pid, "worker": worker_pid}
+        self.url = url
         self.interval = interval
         self.samples: dict[str, list[int]] = {"web": [], "worker": []}
+        self.queue_depth_max: dict[str, int] = {}
         self.stop = threading.Event()
 
     def sample(self) -> None:
         for group, root in self.roots.items():
             self.samples[group].append(sum(rss_bytes(pid) for pid in process_tree(root)))
+        try:
+            depths = queue_depths(requests.get(f"{self.url}/metrics", timeout=10).text)
+        except requests.RequestException:
+            return
+        for queue, depth in depths.items():
+            self.queue_depth_max[queue] = max(depth, self.queue_depth_max.get(queue, 0))
 
     def run(self) -> None:
         while not self.stop.wait(self.interval):
@@ -405,7 +426,7 @@ def run(minutes: float, clients: int) -> dict:
                 )
             worker_log = Path(data) / "worker.log"
             worker = start_worker(server, worker_log)
-            sampler = Sampler(server.process.pid, worker.pid)
+            sampler = Sampler(server.process.pid, worker.pid, server.url)
             try:
                 sampler.sample()
                 sampler.start()
@@ -464,6 +485,7 @@ def run(minutes: float, clients: int) -> dict:
         "error_samples": sorted({o.error for o in errors})[:10],
         "http_5xx": server_errors,
         "retried_requests": CountingRetry.retried,
+        "queue_depth_max": sampler.queue_depth_max,
         "tracebacks": len(web_tracebacks) + worker_tracebacks,
         "traceback_samples": [t[-800:] for t in web_tracebacks[:2]],
         "rss": rss,
@@ -520,8 +542,12 @@ def print_report(report: dict) -> None:
         f"{state['not_promoted']} not promoted); settled after {state['settle_seconds']} s"
     )
     print(
-        f"  errors {report['errors']}, 5xx {report['http_5xx']}, tracebacks {report['tracebacks']}"
+        f"  errors {report['errors']}, 5xx {report['http_5xx']}, tracebacks "
+        f"{report['tracebacks']}; GET/HEAD retried on a reset connection: "
+        f"{report['retried_requests']}"
     )
+    depths = ", ".join(f"{queue} {depth}" for queue, depth in report["queue_depth_max"].items())
+    print(f"  Celery queue depth, highest sampled (/metrics): {depths or 'not read'}")
     for sample in report["error_samples"]:
         print(f"    {sample}")
     for sample in report["traceback_samples"]:

@@ -73,3 +73,15 @@ def test_summary_separates_failed_operations_from_latencies():
     row = soak.summarize(outcomes)["pull"]
     assert row["count"] == 3 and row["errors"] == 1
     assert row["p99_ms"] == 300.0
+
+
+def test_queue_depths_are_read_from_the_metrics_text():
+    text = (
+        "# HELP portal_celery_queue_depth Messages waiting in each Celery queue.\n"
+        "# TYPE portal_celery_queue_depth gauge\n"
+        'portal_celery_queue_depth{queue="celery"} 4.0\n'
+        'portal_celery_queue_depth{queue="scans"} 17.0\n'
+        "# TYPE portal_scans gauge\n"
+        'portal_scans{status="queued"} 3.0\n'
+    )
+    assert soak.queue_depths(text) == {"celery": 4, "scans": 17}
