@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 export PORT
 
-.PHONY: run test bench lint install
+.PHONY: run test bench soak lint install
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,13 @@ run: install
 test: install
 	$(BIN)/pytest
 
+# A bounded mixed load on the `make run` stack (PostgreSQL and Redis when DATABASE_URL and
+# CELERY_BROKER_URL are set): `make soak MINUTES=10`. Fails on any error, unsettled promotion
+# record or growing RSS.
+MINUTES ?= 2
+soak: install
+	$(BIN)/python -m benchmarks.soak --minutes $(MINUTES)
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -38,3 +45,4 @@ bench: install
 	$(BIN)/python -m benchmarks.promotion
 	$(BIN)/python -m benchmarks.scanning
 	$(BIN)/python -m benchmarks.apply
+	$(BIN)/python -m benchmarks.lists

@@ -17,3 +17,12 @@ accesslog = os.environ.get("WEB_ACCESS_LOG") or None
 # gunicorn >= 24 opens a control socket in ~/.gunicorn by default: several portals on one
 # machine (tests, the benchmark, `make run`) would fight over it. Older versions ignore this.
 control_socket_disable = True
+
+
+def child_exit(server, worker):
+    """prometheus_client's multiprocess mode: a dead worker's live gauges are dropped (its
+    counters stay counted, in its file under PROMETHEUS_MULTIPROC_DIR)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

@@ -77,9 +77,13 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_prometheus",
+    "registry_portal.observability",
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "registry_portal.observability.middleware.ObservabilityMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -88,6 +92,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "registry_portal.urls"
@@ -232,10 +237,21 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# LOG_FORMAT=json: one JSON object a line, with the request id (observability.logs); the
+# worker's lines too. Plain text by default.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "text").strip().lower()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"request_id": {"()": "registry_portal.observability.logs.RequestIdFilter"}},
+    "formatters": {"json": {"()": "registry_portal.observability.logs.JsonFormatter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["request_id"],
+            **({"formatter": "json"} if LOG_FORMAT == "json" else {}),
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
 }
 
@@ -375,3 +391,21 @@ CELERY_BEAT_SCHEDULE["outbox-sweep"] = {
     "options": {"expires": max(OUTBOX_SWEEP_SECONDS * 2, 10)},
 }
 # --- end Outbox -----------------------------------------------------------------------------
+
+# --- Observability (/metrics, /-/healthy, /-/ready) -------------------------------------------
+# django-prometheus counts queries and connections through its wrappers of the backends.
+DATABASES["default"]["ENGINE"] = DATABASES["default"]["ENGINE"].replace(
+    "django.db.backends.", "django_prometheus.db.backends.", 1
+)
+# /metrics: a scraper sending `Authorization: Bearer <METRICS_TOKEN>` is let in, and so is any
+# address in METRICS_ALLOWED_NETWORKS (comma-separated addresses or CIDRs; loopback by
+# default, empty for none).
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+METRICS_ALLOWED_NETWORKS = [
+    item.strip()
+    for item in os.environ.get("METRICS_ALLOWED_NETWORKS", "127.0.0.1/32,::1/128").split(",")
+    if item.strip()
+]
+# /-/ready answers within this many seconds, whatever the database, broker or storage do.
+HEALTH_READY_TIMEOUT = float(os.environ.get("HEALTH_READY_TIMEOUT", "2"))
+# --- end Observability ----------------------------------------------------------------------

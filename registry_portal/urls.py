@@ -6,6 +6,7 @@ from django.urls import include, path
 from registry_portal.registry import token_views
 
 urlpatterns = [
+    path("", include("registry_portal.observability.urls")),
     path("admin/", admin.site.urls),
     path("api/", include("registry_portal.api.urls")),
     path("", include("registry_portal.registry.urls")),

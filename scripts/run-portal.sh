@@ -18,6 +18,11 @@ print(settings.DATA_DIR)') || exit 1
 RUN_DIR="$DATA_DIR/run"
 mkdir -p "$RUN_DIR"
 
+# Metrics of every web and worker process are summed from files here (prometheus_client's
+# multiprocess mode); emptied at each start, since the counters start again at zero.
+export PROMETHEUS_MULTIPROC_DIR=${PROMETHEUS_MULTIPROC_DIR:-$DATA_DIR/prometheus}
+rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+
 say() { echo "run-portal: $*" >&2; }
 
 # TERM to a group's leader (celery and gunicorn stop their own children), then wait until the

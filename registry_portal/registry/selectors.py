@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from django.db import connection
-from django.db.models import F, Value
+from django.db.models import F, Q, QuerySet, Value
 from django.db.models.functions import Collate, Concat
 
 from registry_portal import grammar
@@ -94,3 +94,16 @@ def referrers_list(*, repository: Repository, subject_digest: str) -> list[Manif
             subject_digest=subject_digest, repository_links__repository=repository
         ).order_by("created_at", "pk")
     )
+
+
+def in_repositories(repositories: QuerySet, *, path: str = "repository") -> Q:
+    """Rows whose repository (at ``path``) is one of ``repositories``, a permission queryset,
+    asked once per query and not once per row.
+
+    A plain ``IN (subquery)`` becomes a semi-join that PostgreSQL runs for every row it reads:
+    a page of the newest tags, read off the (pushed_at, id) index, re-asked the permission for
+    each tag of a repository the caller may not see (60 ms for 10,000 such tags). The
+    impossible second branch keeps the subquery from becoming a join: PostgreSQL evaluates it
+    once into a hashed set ("hashed SubPlan") and probes it per row (7 ms).
+    """
+    return Q(**{f"{path}__in": repositories}) | Q(pk__lt=0)

@@ -21,6 +21,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from registry_portal import grammar
 from registry_portal.errors import PortalError
+from registry_portal.observability.metrics import counted
 
 from . import auth, selectors, services, storage
 from .manifests import OCI_INDEX, ManifestTooLarge, manifest_effective_artifact_type
@@ -73,9 +74,9 @@ def _body_stream(request):
             raise OCIError("SIZE_INVALID", "The Content-Length is not a number.") from None
         if length < 0:
             raise OCIError("SIZE_INVALID", "The Content-Length is negative.")
-        return request, length
+        return counted(request), length
     if request.META.get("wsgi.input_terminated"):
-        return request.META["wsgi.input"], None
+        return counted(request.META["wsgi.input"]), None
     if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
         raise OCIError(
             "BLOB_UPLOAD_INVALID",

@@ -17,6 +17,7 @@ from registry_portal.registry.filtersets import (
     TagFilterSet,
 )
 from registry_portal.registry.models import Repository, Tag, TagEvent
+from registry_portal.registry.selectors import in_repositories
 
 from . import serializers
 
@@ -95,9 +96,9 @@ class TagViewSet(
     filter_backends = [DjangoFilterBackend]
 
     def get_queryset(self):
-        tags = Tag.objects.restrict(self.request.user, Action.PULL).select_related(
-            "repository__namespace", "manifest", "pushed_by"
-        )
+        tags = Tag.objects.filter(
+            in_repositories(Repository.objects.restrict(self.request.user, Action.PULL))
+        ).select_related("repository__namespace", "manifest", "pushed_by")
         if self.action == "list":
             tags = tags.defer("manifest__content")
         return tags
