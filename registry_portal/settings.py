@@ -318,3 +318,13 @@ if OSV_SYNC_URL:
         "schedule": OSV_SYNC_SECONDS,
     }
 # --- end Scanning ---------------------------------------------------------------------------
+
+# --- Hostile input: layer reading caps (issue 11, part B) -----------------------------------
+# Caps a real image may also reach: the reader stops (or skips the file), the report says
+# which cap was hit in its notes and in `incomplete_reasons`, and gates treat that as missing
+# data. Hardlinks count against SCAN_MAX_LINKS with symlinks; the kept bytes count the file
+# contents kept for the catalogers and every path and link target kept for squashing.
+SCAN_MAX_LINKS = env_int("SCAN_MAX_LINKS", 200_000)
+SCAN_MAX_KEPT_BYTES = env_int("SCAN_MAX_KEPT_BYTES", 512 * 1024**2)
+SCAN_MAX_FILE_BYTES = env_int("SCAN_MAX_FILE_BYTES", 64 * 1024**2)
+# --- end Hostile input: layer reading caps --------------------------------------------------

@@ -2,8 +2,11 @@
 
 `manifest_scan_facts` is the interface promotions depends on: None when the manifest has
 no report; else the status, the error, and (once done) the component names, the SPDX
-license ids and the distinct vulnerabilities per severity. For an index the facts are the
-union over its platform reports, and it is done only when every platform is.
+license ids, the distinct vulnerabilities per severity, and `incomplete_reasons`: what left
+part of the image unread (a layer reader cap, a skipped layer), empty when all of it was
+read. A done scan with reasons is missing data, and a gate must not pass on it. For an
+index the facts are the union over its platform reports, and it is done only when every
+platform is.
 """
 
 from __future__ import annotations
@@ -33,6 +36,13 @@ class ScanFacts:
     component_names: frozenset[str] = frozenset()
     licenses: frozenset[str] = frozenset()
     vulnerability_counts: dict[str, int] = field(default_factory=_zero_counts)
+    # `IncompleteReason` codes; empty when every layer was read in full.
+    incomplete_reasons: frozenset[str] = frozenset()
+
+    @property
+    def complete(self) -> bool:
+        """Done, and nothing of the image left unread."""
+        return self.status == ScanStatus.DONE and not self.incomplete_reasons
 
 
 def _image_report_ids(report: ScanReport) -> list[int]:
@@ -62,6 +72,7 @@ def manifest_scan_facts(*, manifest: Manifest) -> ScanFacts | None:
         component_names=frozenset(names.distinct()),
         licenses=frozenset(licenses.distinct()),
         vulnerability_counts=report.vulnerability_counts,
+        incomplete_reasons=frozenset(report.incomplete_reasons),
     )
 
 

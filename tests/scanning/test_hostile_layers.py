@@ -1,0 +1,119 @@
+"""Hostile layers: hard-link chains, symlink floods, link and kept-bytes caps (issue 11).
+
+Each layer is generated here. The reader must stay linear in time and bounded in memory,
+and a cap it reaches must be recorded (`limits_hit`), never silently dropped.
+"""
+
+from __future__ import annotations
+
+import time
+import tracemalloc
+
+import pytest
+
+from scanning import layer_cache
+from scanning.layers import MIB, LayerLimitError, ReadLimits, read_layer, squash
+from tests.scanning.builders import File, Hardlink, Symlink, layer
+
+
+def want_all(path: str) -> bool:
+    return True
+
+
+def chained_hardlinks(count: int, *, target_first: bool = True) -> list:
+    """`count` hard links, each to the one before; the file at the far end."""
+    links = [Hardlink(f"usr/lib/l{n}", f"usr/lib/l{n - 1}") for n in range(1, count + 1)]
+    return [File("usr/lib/l0", b"payload"), *links] if target_first else links
+
+
+def test_sixteen_thousand_chained_hardlinks_resolve_in_linear_time():
+    # Before: 29 s for 16,000 links (each link walked the chain back to its file).
+    # CPU time, so that other processes on a busy machine do not count.
+    source = layer("sha256:chain", chained_hardlinks(16_000), "gzip")
+    started = time.process_time()
+    contents = read_layer(source, want_all)
+    elapsed = time.process_time() - started
+
+    assert contents.link_count == 16_000
+    assert contents.files["usr/lib/l16000"] == b"payload"
+    assert contents.hardlinks == {}
+    assert contents.complete
+    assert elapsed < 5, f"{elapsed:.1f} s for 16,000 chained hardlinks"
+
+
+def test_chained_hardlinks_to_nothing_and_loops_stay_links_quickly():
+    members = chained_hardlinks(16_000, target_first=False)
+    members += [Hardlink("loop/a", "loop/b"), Hardlink("loop/b", "loop/a")]
+    started = time.process_time()
+    contents = read_layer(layer("sha256:dangling", members), want_all)
+    elapsed = time.process_time() - started
+
+    assert contents.files == {}
+    assert len(contents.hardlinks) == 16_002
+    tree = squash([contents])
+    assert tree.read("usr/lib/l16000") is None
+    assert tree.read("loop/a") is None
+    assert elapsed < 5
+
+
+def test_symlink_targets_count_against_the_kept_bytes_cap_in_bounded_memory():
+    # A small compressed layer that names 8 MiB of symlink targets.
+    target = "a/" * 2000
+    members = [Symlink(f"s/{n}", target) for n in range(2000)]
+    source = layer("sha256:targets", members, "gzip")
+    limits = ReadLimits(max_kept_bytes=MIB)
+    tracemalloc.start()
+    try:
+        contents = read_layer(source, want_all, limits)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert contents.kept_bytes <= MIB
+    assert sum(len(t) for t in contents.symlinks.values()) <= MIB
+    assert "kept-bytes cap" in contents.limits_hit["max_kept_bytes"]
+    assert not contents.complete
+    assert peak < 4 * MIB
+
+
+def test_hardlink_names_and_copies_count_against_the_kept_bytes_cap():
+    members = [File("bin/tool", b"x" * 1000)]
+    members += [Hardlink(f"bin/alias{n}", "bin/tool") for n in range(100)]
+    contents = read_layer(layer("sha256:aliases", members), want_all, ReadLimits(max_kept_bytes=10_000))
+
+    # Each alias that becomes a file of its own costs its bytes; the rest stay links.
+    assert contents.kept_bytes <= 10_000
+    assert 0 < len(contents.files) < 101
+    assert contents.hardlinks
+    assert "max_kept_bytes" in contents.limits_hit
+    tree = squash([contents])
+    assert tree.read("bin/alias99") == b"x" * 1000
+
+
+def test_the_link_cap_stops_the_reading_and_says_so():
+    members = [Symlink(f"s/{n}", "t") for n in range(60)]
+    members += [Hardlink(f"h/{n}", "s/0") for n in range(60)]
+    members.append(File("etc/after", b"late"))
+    contents = read_layer(layer("sha256:links", members), want_all, ReadLimits(max_links=100))
+
+    assert contents.link_count == 100
+    assert len(contents.symlinks) + len(contents.hardlinks) == 100
+    assert "etc/after" not in contents.files
+    assert "more than 100 symlinks and hardlinks" in contents.limits_hit["max_links"]
+
+
+def test_a_symlink_target_longer_than_a_path_raises():
+    members = [Symlink("s", "x" * 5000)]
+    with pytest.raises(LayerLimitError, match="link target longer"):
+        read_layer(layer("sha256:longtarget", members), want_all)
+
+
+def test_the_layer_cache_keeps_the_limits_hit():
+    members = [Symlink(f"s/{n}", "t") for n in range(5)]
+    contents = read_layer(layer("sha256:few", members), want_all, ReadLimits(max_links=2))
+
+    restored = layer_cache.loads(layer_cache.dumps(contents))
+
+    assert restored.limits_hit == contents.limits_hit
+    assert restored.link_count == 2
+    assert not restored.complete
