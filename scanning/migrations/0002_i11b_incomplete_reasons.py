@@ -4,15 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('scanning', '0001_initial'),
+        ("scanning", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='scanreport',
-            name='incomplete_reasons',
-            field=models.JSONField(blank=True, default=list, help_text='Empty when every layer was read in full; else the IncompleteReason codes (a reader cap hit, a layer skipped). The notes say which layer.', verbose_name='incomplete because'),
+            model_name="scanreport",
+            name="incomplete_reasons",
+            field=models.JSONField(
+                blank=True,
+                default=list,
+                help_text="Empty when every layer was read in full; else the IncompleteReason codes (a reader cap hit, a layer skipped). The notes say which layer.",
+                verbose_name="incomplete because",
+            ),
         ),
     ]

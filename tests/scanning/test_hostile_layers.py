@@ -79,7 +79,9 @@ def test_symlink_targets_count_against_the_kept_bytes_cap_in_bounded_memory():
 def test_hardlink_names_and_copies_count_against_the_kept_bytes_cap():
     members = [File("bin/tool", b"x" * 1000)]
     members += [Hardlink(f"bin/alias{n}", "bin/tool") for n in range(100)]
-    contents = read_layer(layer("sha256:aliases", members), want_all, ReadLimits(max_kept_bytes=10_000))
+    contents = read_layer(
+        layer("sha256:aliases", members), want_all, ReadLimits(max_kept_bytes=10_000)
+    )
 
     # Each alias that becomes a file of its own costs its bytes; the rest stay links.
     assert contents.kept_bytes <= 10_000
