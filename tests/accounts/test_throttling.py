@@ -6,10 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from django.test import Client
@@ -17,11 +13,11 @@ from django.test import Client
 from registry_portal.accounts import services as account_services
 from tests import factories
 from tests.factories import PASSWORD
+from tests.support.django_process import django_output
 
 pytestmark = pytest.mark.django_db
 
 LIMIT = 3
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
@@ -199,28 +195,6 @@ def test_behind_a_trusted_proxy_the_forwarded_address_counts(alice, settings):
 # --- where the counters live ------------------------------------------------------------------
 
 
-def _settings_in_a_process(env: dict[str, str], code: str) -> str:
-    full_env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"CACHE_URL", "CELERY_BROKER_URL", "DATABASE_URL"}
-    }
-    full_env.update(
-        env, DJANGO_SETTINGS_MODULE="registry_portal.settings", PYTHONPATH=str(REPO_ROOT)
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", "import django; django.setup()\n" + code],
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=REPO_ROOT,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout.strip()
-
-
 @pytest.mark.parametrize(
     ("env", "backend"),
     [
@@ -240,7 +214,7 @@ def test_the_counters_live_in_a_cache_every_process_shares(env, backend, tmp_pat
     code = (
         "from django.conf import settings; print(settings.CACHES[settings.AXES_CACHE]['BACKEND'])"
     )
-    assert _settings_in_a_process({"PORTAL_DATA_DIR": str(tmp_path), **env}, code) == backend
+    assert django_output({"PORTAL_DATA_DIR": str(tmp_path), **env}, code) == backend
 
 
 def test_failures_counted_in_one_process_lock_out_in_another(tmp_path):
@@ -255,7 +229,7 @@ def test_failures_counted_in_one_process_lock_out_in_another(tmp_path):
         f"for _ in range({LIMIT}): throttling.record_failure(request, username='carol')\n"
         "print(request.axes_locked_out)\n"
     )
-    assert _settings_in_a_process(env, fail) == "True"
+    assert django_output(env, fail) == "True"
     check = (
         "from django.test import RequestFactory\n"
         "from registry_portal.accounts import throttling\n"
@@ -265,4 +239,4 @@ def test_failures_counted_in_one_process_lock_out_in_another(tmp_path):
         "print(locked('10.9.0.2', 'carol'), locked('10.9.0.1', 'dave'),\n"
         "      locked('10.9.0.3', 'dave'))\n"
     )
-    assert _settings_in_a_process(env, check) == "True True False"
+    assert django_output(env, check) == "True True False"
