@@ -11,8 +11,11 @@ import tracemalloc
 
 import pytest
 
-from scanning import layer_cache
+from scanning import layer_cache, services
 from scanning.layers import MIB, LayerLimitError, ReadLimits, read_layer, squash
+from scanning.models import ScanReport
+from scanning.selectors import manifest_scan_facts
+from tests.scanning import db_images
 from tests.scanning.builders import File, Hardlink, Symlink, layer
 
 
@@ -119,3 +122,55 @@ def test_the_layer_cache_keeps_the_limits_hit():
     assert restored.limits_hit == contents.limits_hit
     assert restored.link_count == 2
     assert not restored.complete
+
+
+# --- the report and the facts gates read ---------------------------------------------------
+
+
+@pytest.fixture
+def repository(make_org, make_repo):
+    return make_repo(make_org())
+
+
+@pytest.mark.django_db
+def test_a_complete_scan_has_no_incomplete_reasons(repository):
+    manifest = db_images.push_image(repository, [db_images.BASE_LAYER])
+    report = services.scan_manifest(manifest_id=manifest.pk)
+
+    assert report.status == "done", report.error
+    assert report.incomplete_reasons == []
+    facts = manifest_scan_facts(manifest=manifest)
+    assert facts.incomplete_reasons == frozenset()
+    assert facts.complete
+
+
+@pytest.mark.django_db
+def test_an_index_is_incomplete_when_one_platform_hit_a_cap(repository, settings):
+    settings.SCAN_MAX_LINKS = 10
+    amd = db_images.push_image(repository, [db_images.BASE_LAYER], tag=None, salt="amd")
+    links = [Symlink(f"usr/lib/l{n}", "x") for n in range(20)]
+    arm = db_images.push_image(repository, [db_images.BASE_LAYER, links], tag=None, salt="arm")
+    index = db_images.push_index(repository, [(amd, "linux/amd64"), (arm, "linux/arm64")])
+
+    report = services.scan_manifest(manifest_id=index.pk)
+
+    assert report.status == "done", report.error
+    assert report.incomplete_reasons == ["max_links"]
+    arm_report = ScanReport.objects.get(manifest=arm)
+    assert any("more than 10 symlinks and hardlinks" in note for note in arm_report.notes)
+    assert ScanReport.objects.get(manifest=amd).incomplete_reasons == []
+    facts = manifest_scan_facts(manifest=index)
+    assert facts.status == "done"
+    assert facts.incomplete_reasons == {"max_links"}
+    assert not facts.complete
+
+
+@pytest.mark.django_db
+def test_a_layer_that_is_not_a_tar_makes_the_scan_incomplete(repository):
+    manifest = db_images.push_image(
+        repository, [db_images.BASE_LAYER], raw_layers=[(b"not a tar", "application/x-thing")]
+    )
+    report = services.scan_manifest(manifest_id=manifest.pk)
+
+    assert report.status == "done", report.error
+    assert report.incomplete_reasons == ["layer_skipped"]
