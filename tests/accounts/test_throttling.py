@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import secrets
 
 import pytest
 from django.test import Client
@@ -13,6 +14,7 @@ from django.test import Client
 from registry_portal.accounts import services as account_services
 from tests import factories
 from tests.factories import PASSWORD
+from tests.services import need, port_open
 from tests.support.django_process import django_output
 
 pytestmark = pytest.mark.django_db
@@ -217,16 +219,24 @@ def test_the_counters_live_in_a_cache_every_process_shares(env, backend, tmp_pat
     assert django_output({"PORTAL_DATA_DIR": str(tmp_path), **env}, code) == backend
 
 
-def test_failures_counted_in_one_process_lock_out_in_another(tmp_path):
-    """Two processes on the laptop default (the database cache): what one counts, the other sees."""
+@pytest.mark.parametrize("cache", ["db", "redis"])
+def test_failures_counted_in_one_process_lock_out_in_another(cache, tmp_path):
+    """Two processes: what one counts, the other sees (the laptop's database cache; Redis)."""
     env = {"PORTAL_DATA_DIR": str(tmp_path), "AUTH_THROTTLE_FAILURES": str(LIMIT)}
+    if cache == "redis":
+        need(port_open("127.0.0.1", 6379), "Redis on 127.0.0.1:6379")
+        env["CACHE_URL"] = "redis://127.0.0.1:6379/12"
+    # Fresh names and addresses: counters in Redis outlive the test (nothing is flushed).
+    tag = secrets.token_hex(4)
+    carol, dave = f"carol-{tag}", f"dave-{tag}"
+    net = f"10.{secrets.randbelow(250)}.{secrets.randbelow(250)}"
     fail = (
         "from django.core.management import call_command\n"
         "from django.test import RequestFactory\n"
         "from registry_portal.accounts import throttling\n"
         "call_command('createcachetable')\n"
-        "request = RequestFactory().get('/v2/', REMOTE_ADDR='10.9.0.1')\n"
-        f"for _ in range({LIMIT}): throttling.record_failure(request, username='carol')\n"
+        f"request = RequestFactory().get('/v2/', REMOTE_ADDR='{net}.1')\n"
+        f"for _ in range({LIMIT}): throttling.record_failure(request, username='{carol}')\n"
         "print(request.axes_locked_out)\n"
     )
     assert django_output(env, fail) == "True"
@@ -236,7 +246,7 @@ def test_failures_counted_in_one_process_lock_out_in_another(tmp_path):
         "def locked(address, username):\n"
         "    request = RequestFactory().get('/v2/', REMOTE_ADDR=address)\n"
         "    return throttling.is_locked_out(request, username=username)\n"
-        "print(locked('10.9.0.2', 'carol'), locked('10.9.0.1', 'dave'),\n"
-        "      locked('10.9.0.3', 'dave'))\n"
+        f"print(locked('{net}.2', '{carol}'), locked('{net}.1', '{dave}'),\n"
+        f"      locked('{net}.3', '{dave}'))\n"
     )
     assert django_output(env, check) == "True True False"
