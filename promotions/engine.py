@@ -14,9 +14,9 @@ Semantics, and the reasons behind them:
   it is ``NO_MATCH`` at once. No scan result can turn that failure into a
   match, so the policy need not wait for the scan and its record says why at
   push time.
-- ``matches`` uses ``re.search``, like DTR: ``stable`` matches any tag that
-  contains it, and users anchor with ``^`` and ``$`` when they mean the whole
-  tag. Matching is case-sensitive, as tags are.
+- ``matches`` searches, like DTR: ``stable`` matches any tag that contains it,
+  and users anchor with ``^`` and ``$`` when they mean the whole tag. Matching
+  is case-sensitive, as tags are; ``(?i)`` makes a pattern case-insensitive.
 - Component names: the text operators (``eq sw ew c matches``) hold when some
   component's name satisfies them; ``oo`` when the image contains at least one
   of the names, ``noo`` when it contains none. Names compare case-sensitively.
@@ -28,26 +28,25 @@ Semantics, and the reasons behind them:
   ``af`` strictly after: "af 7d" is "pushed within the last 7 days".
 - Vulnerability ``all`` counts every severity, ``unknown`` included.
 
-Regular expressions are written by policy admins but run on every push, and
-Python's ``re`` cannot be interrupted. So ``validate_rule`` refuses the shapes
-that backtrack catastrophically (nested quantifiers, ambiguous alternation
-under a quantifier, long runs of quantifiers over the same characters), and
-the subjects are bounded: tags are at most 128 characters, and component names
-longer than that are not matched against a regex.
+Regular expressions are written by policy admins but run on every push, so
+they run on RE2 (``google-re2``): its syntax is Go's, as the reference product's
+rules were, and its matching time is linear in the subject whatever the pattern.
+RE2 refuses what it cannot do in linear time (backreferences, lookaround), and
+``validate_rule`` passes its reason on. Names and tags come from the one grammar
+in ``registry_portal.grammar``.
 """
 
+import functools
 import operator as operators
 import re
-import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from re import _constants as sre_constants
-from re import _parser as sre_parse
 from types import MappingProxyType
-from typing import Any
+
+import re2
 
 from promotions.choices import (
     FIELD_OPERATORS,
@@ -58,21 +57,13 @@ from promotions.choices import (
     field_needs_scan,
     operator_label,
 )
-
-MAX_TAG_LENGTH = 128
-TAG_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
-TAG_CHARACTERS = re.compile(r"[A-Za-z0-9._-]+")
+from registry_portal import grammar
 
 SEVERITIES: tuple[str, ...] = ("critical", "high", "medium", "low", "unknown")
 
 MAX_VALUES = 100
 MAX_VALUE_LENGTH = 256
 MAX_REGEX_LENGTH = 256
-# Longer component names are not matched against a regex: they bound the
-# work a crafted image can cause.
-MAX_REGEX_SUBJECT_LENGTH = 128
-# ".*.*.*x" on 128 characters takes milliseconds, ".*.*.*.*x" half a second.
-MAX_OVERLAPPING_QUANTIFIERS = 3
 MAX_COUNT_DIGITS = 9
 MAX_DURATION = timedelta(days=36_600)
 
@@ -86,11 +77,6 @@ DURATION_UNITS: Mapping[str, timedelta] = MappingProxyType(
     }
 )
 SPDX_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+:-]*")
-
-
-def is_valid_tag(tag: str) -> bool:
-    """Whether ``tag`` is a valid OCI tag."""
-    return TAG_PATTERN.fullmatch(tag) is not None
 
 
 class Outcome(StrEnum):
@@ -127,8 +113,10 @@ class ImageFacts:
     vulnerability_counts: Mapping[str, int] = dataclass_field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
-        if not self.tag or len(self.tag) > MAX_TAG_LENGTH:
-            raise ValueError(f"a tag has 1 to {MAX_TAG_LENGTH} characters, not {len(self.tag)}")
+        if not self.tag or len(self.tag) > grammar.MAX_TAG_LENGTH:
+            raise ValueError(
+                f"a tag has 1 to {grammar.MAX_TAG_LENGTH} characters, not {len(self.tag)}"
+            )
         if self.pushed_at.tzinfo is None or self.pushed_at.utcoffset() is None:
             raise ValueError("pushed_at must be an aware datetime")
         object.__setattr__(self, "pushed_at", self.pushed_at.astimezone(UTC))
@@ -261,9 +249,7 @@ def _evaluate_rule(rule: Rule, facts: ImageFacts, now: datetime) -> tuple[bool, 
 
 
 def _regex_search(subject: str, pattern: str) -> bool:
-    if len(subject) > MAX_REGEX_SUBJECT_LENGTH:
-        return False
-    return re.search(pattern, subject) is not None
+    return _compiled_regex(pattern).search(subject) is not None
 
 
 # operator: (predicate(subject, value), "verb when true", "verb when false")
@@ -472,38 +458,23 @@ def _value_errors(field: RuleField, operator: RuleOperator, value: str) -> list[
 def _tag_value_errors(operator: RuleOperator, value: str) -> list[str]:
     # A value no tag can satisfy is a mistake: say so now, not by silence later.
     if operator in (RuleOperator.EQUALS, *MULTI_VALUE_OPERATORS):
-        if not is_valid_tag(value):
-            return [
-                f"{_quote(value)} is not a valid tag (letters, digits, '_', '.' and '-', "
-                f"at most {MAX_TAG_LENGTH} characters, not starting with '.' or '-')"
-            ]
+        if not grammar.is_valid_tag(value):
+            return [f"{_quote(value)} is not a valid tag ({grammar.TAG_RULES})"]
         return []
-    if TAG_CHARACTERS.fullmatch(value) is None or len(value) > MAX_TAG_LENGTH:
+    if not grammar.is_tag_fragment(value):
         return [
             f"{_quote(value)} cannot be part of a tag (letters, digits, '_', '.' and '-', "
-            f"at most {MAX_TAG_LENGTH} characters)"
+            f"at most {grammar.MAX_TAG_LENGTH} characters)"
         ]
     if operator == RuleOperator.STARTS_WITH and value[0] in ".-":
         return [f"no tag starts with {_quote(value)}: a tag cannot start with '.' or '-'"]
     return []
 
 
-# --- regular expression safety -----------------------------------------------
+# --- regular expressions (RE2) -------------------------------------------------
 
-_REPEATS = frozenset(
-    {sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT, sre_constants.POSSESSIVE_REPEAT}
-)
-# A character set as sorted, disjoint, inclusive (low, high) code point ranges.
-_Chars = tuple[tuple[int, int], ...]
-_NO_CHARS: _Chars = ()
-_ALL_CHARS: _Chars = ((0, sys.maxunicode),)
-_CATEGORY_CHARS: Mapping[object, _Chars] = MappingProxyType(
-    {
-        sre_constants.CATEGORY_DIGIT: ((48, 57),),
-        sre_constants.CATEGORY_WORD: ((48, 57), (65, 90), (95, 95), (97, 122)),
-        sre_constants.CATEGORY_SPACE: ((9, 13), (32, 32)),
-    }
-)
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # a refused pattern is a field error, not a log line
 
 
 def validate_regex(pattern: str) -> list[str]:
@@ -514,255 +485,18 @@ def validate_regex(pattern: str) -> list[str]:
             f"not {len(pattern)}"
         ]
     try:
-        re.compile(pattern)
-        parsed = sre_parse.parse(pattern)
-    except (re.error, RecursionError, OverflowError) as error:
-        return [f"{_quote(pattern)} is not a valid regular expression: {error}"]
-    ignore_case = bool(parsed.state.flags & sre_constants.SRE_FLAG_IGNORECASE) or any(
-        op == sre_constants.SUBPATTERN and av[1] & sre_constants.SRE_FLAG_IGNORECASE
-        for op, av in _walk(parsed)
-    )
-    checker = _RegexChecker(ignore_case=ignore_case)
-    checker.check_sequence(list(parsed))
-    return [f"{_quote(pattern)} is refused: {problem}" for problem in checker.problems]
-
-
-class _RegexChecker:
-    """Walks a parsed pattern looking for shapes that backtrack catastrophically."""
-
-    NESTED = (
-        "a repeated group contains another quantifier, as in (a+)+ or (\\w+\\s?)*, which "
-        "can take exponential time; write it without the nested quantifier, or end each "
-        "repetition with a character the quantifier cannot match, as in (\\d+\\.)+"
-    )
-    AMBIGUOUS = (
-        "a repeated group has alternatives that can match the same text, as in (a|a)* "
-        "or (a|aa)+, which can take exponential time"
-    )
-    OVERLAPPING = (
-        f"more than {MAX_OVERLAPPING_QUANTIFIERS} quantifiers in a row can match the same "
-        "characters, as in .*.*.*.*, which can take a very long time"
-    )
-
-    def __init__(self, *, ignore_case: bool) -> None:
-        self.ignore_case = ignore_case
-        self.problems: list[str] = []
-
-    def report(self, problem: str) -> None:
-        if problem not in self.problems:
-            self.problems.append(problem)
-
-    def check_sequence(self, items: list[tuple]) -> None:
-        self._check_overlapping_run(items)
-        for op, av in items:
-            if op in _REPEATS:
-                low, high, body = av
-                if high > 1:
-                    if self._contains_variable_repeat(list(body)) and not self._separated(
-                        list(body)
-                    ):
-                        self.report(self.NESTED)
-                    self._check_alternatives(list(body))
-            for child in _children(op, av):
-                self.check_sequence(list(child))
-
-    def _separated(self, body: list[tuple]) -> bool:
-        """A repeated group whose iterations can only be cut one way, as in (\\d+\\.)+.
-
-        Exactly one simple variable quantifier, no alternatives, and a required character
-        the quantifier cannot consume: every iteration then ends (or starts) at that
-        character, so there is one way to split the text into iterations and backtracking
-        stays linear.
-        """
-        while len(body) == 1 and body[0][0] == sre_constants.SUBPATTERN:
-            body = list(body[0][1][3])
-        variable: list[tuple] = []
-        separators: list[_Chars] = []
-        for op, av in body:
-            if op == sre_constants.BRANCH:
-                return False
-            if self._is_variable(op, av):
-                if op not in _REPEATS or self._contains_variable_repeat(list(av[2])):
-                    return False
-                variable.append((op, av))
-            elif _is_required_characters(op, av):
-                separators.append(self.chars(op, av))
-        if len(variable) != 1:
-            return False
-        consumed = self.chars(*variable[0])
-        return any(not _intersects(separator, consumed) for separator in separators)
-
-    def _check_overlapping_run(self, items: list[tuple]) -> None:
-        run_chars: _Chars = _NO_CHARS
-        run_length = 0
-        for op, av in items:
-            chars = self.chars(op, av)
-            if self._is_variable(op, av):
-                if run_length and _intersects(chars, run_chars):
-                    run_chars, run_length = _union(run_chars, chars), run_length + 1
-                else:
-                    run_chars, run_length = chars, 1
-                if run_length > MAX_OVERLAPPING_QUANTIFIERS:
-                    self.report(self.OVERLAPPING)
-            elif not self.first(op, av)[1] and not _intersects(chars, run_chars):
-                # Something required that the run cannot match ends the run.
-                run_chars, run_length = _NO_CHARS, 0
-
-    def _check_alternatives(self, body: list[tuple]) -> None:
-        body_first, _nullable = self.first_of_sequence(body)
-        for op, av in _walk(body):
-            if op != sre_constants.BRANCH:
-                continue
-            firsts = [self.first_of_sequence(list(alternative)) for alternative in av[1]]
-            nullable = [chars for chars, is_nullable in firsts if is_nullable]
-            if len(nullable) > 1:
-                self.report(self.AMBIGUOUS)
-            for index, (chars, _is_nullable) in enumerate(firsts):
-                if any(_intersects(chars, other) for other, _ in firsts[index + 1 :]):
-                    self.report(self.AMBIGUOUS)
-                if nullable and _intersects(chars, body_first):
-                    self.report(self.AMBIGUOUS)
-
-    def _is_variable(self, op: Any, av: Any) -> bool:
-        if op in _REPEATS:
-            low, high, _body = av
-            return high > low
-        return any(self._contains_variable_repeat(list(child)) for child in _children(op, av))
-
-    def _contains_variable_repeat(self, items: list[tuple]) -> bool:
-        return any(op in _REPEATS and av[1] > av[0] for op, av in _walk(items))
-
-    def chars(self, op: Any, av: Any) -> _Chars:
-        """Every character the node can consume (over-approximated)."""
-        if op == sre_constants.LITERAL:
-            return self._fold(((av, av),))
-        if op in (sre_constants.NOT_LITERAL, sre_constants.ANY, sre_constants.GROUPREF):
-            return _ALL_CHARS
-        if op == sre_constants.IN:
-            return self._class_chars(av)
-        if op in (sre_constants.AT, sre_constants.ASSERT, sre_constants.ASSERT_NOT):
-            return _NO_CHARS
-        children = _children(op, av)
-        if not children:
-            return _ALL_CHARS
-        return _union(*(self.chars(c_op, c_av) for child in children for c_op, c_av in child))
-
-    def first(self, op: Any, av: Any) -> tuple[_Chars, bool]:
-        """The characters the node can start with, and whether it can match empty."""
-        if op in (
-            sre_constants.LITERAL,
-            sre_constants.NOT_LITERAL,
-            sre_constants.ANY,
-            sre_constants.IN,
-        ):
-            return self.chars(op, av), False
-        if op in (sre_constants.AT, sre_constants.ASSERT, sre_constants.ASSERT_NOT):
-            return _NO_CHARS, True
-        if op in _REPEATS:
-            low, _high, body = av
-            chars, nullable = self.first_of_sequence(list(body))
-            return chars, nullable or low == 0
-        if op == sre_constants.BRANCH:
-            firsts = [self.first_of_sequence(list(alternative)) for alternative in av[1]]
-            return _union(*(chars for chars, _ in firsts)), any(n for _, n in firsts)
-        if op in (sre_constants.SUBPATTERN, sre_constants.ATOMIC_GROUP):
-            return self.first_of_sequence(list(_children(op, av)[0]))
-        return _ALL_CHARS, True
-
-    def first_of_sequence(self, items: list[tuple]) -> tuple[_Chars, bool]:
-        collected: _Chars = _NO_CHARS
-        for op, av in items:
-            chars, nullable = self.first(op, av)
-            collected = _union(collected, chars)
-            if not nullable:
-                return collected, False
-        return collected, True
-
-    def _class_chars(self, members: list[tuple]) -> _Chars:
-        negate = False
-        ranges: list[tuple[int, int]] = []
-        for op, av in members:
-            if op == sre_constants.NEGATE:
-                negate = True
-            elif op == sre_constants.LITERAL:
-                ranges.append((av, av))
-            elif op == sre_constants.RANGE:
-                ranges.append(av)
-            elif op == sre_constants.CATEGORY and av in _CATEGORY_CHARS:
-                ranges.extend(_CATEGORY_CHARS[av])
-            else:
-                return _ALL_CHARS
-        chars = self._fold(_union(tuple(ranges)))
-        return _complement(chars) if negate else chars
-
-    def _fold(self, chars: _Chars) -> _Chars:
-        if not self.ignore_case:
-            return chars
-        mirrored = []
-        for low, high in chars:
-            for start, end, shift in ((65, 90, 32), (97, 122, -32)):
-                overlap_low, overlap_high = max(low, start), min(high, end)
-                if overlap_low <= overlap_high:
-                    mirrored.append((overlap_low + shift, overlap_high + shift))
-        return _union(chars, tuple(mirrored))
-
-
-def _is_required_characters(op: Any, av: Any) -> bool:
-    """A literal or class, or a fixed-minimum repeat of them: text that must be there."""
-    single = (sre_constants.LITERAL, sre_constants.IN)
-    if op in single:
-        return True
-    return op in _REPEATS and av[0] >= 1 and all(child_op in single for child_op, _ in av[2])
-
-
-def _children(op: Any, av: Any) -> list[Iterable[tuple]]:
-    """The sub-sequences of a parsed node."""
-    if op in _REPEATS:
-        return [av[2]]
-    if op == sre_constants.SUBPATTERN:
-        return [av[3]]
-    if op == sre_constants.BRANCH:
-        return list(av[1])
-    if op in (sre_constants.ASSERT, sre_constants.ASSERT_NOT):
-        return [av[1]]
-    if op == sre_constants.ATOMIC_GROUP:
-        return [av]
-    if op == sre_constants.GROUPREF_EXISTS:
-        return [branch for branch in av[1:] if branch]
+        _compiled_regex(pattern)
+    except re2.error as error:
+        reason = error.args[0] if error.args else error
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "replace")
+        return [
+            f"{_quote(pattern)} is not a valid regular expression: {reason} (RE2 syntax, "
+            "as in Go: no backreferences, lookahead or lookbehind)"
+        ]
     return []
 
 
-def _walk(items: Iterable[tuple]) -> Iterable[tuple]:
-    for op, av in items:
-        yield op, av
-        for child in _children(op, av):
-            yield from _walk(child)
-
-
-def _union(*sets: _Chars) -> _Chars:
-    ranges = sorted(pair for chars in sets for pair in chars)
-    merged: list[tuple[int, int]] = []
-    for low, high in ranges:
-        if merged and low <= merged[-1][1] + 1:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], high))
-        else:
-            merged.append((low, high))
-    return tuple(merged)
-
-
-def _intersects(first: _Chars, second: _Chars) -> bool:
-    return any(
-        a_low <= b_high and b_low <= a_high for a_low, a_high in first for b_low, b_high in second
-    )
-
-
-def _complement(chars: _Chars) -> _Chars:
-    gaps: list[tuple[int, int]] = []
-    start = 0
-    for low, high in chars:
-        if low > start:
-            gaps.append((start, low - 1))
-        start = high + 1
-    if start <= sys.maxunicode:
-        gaps.append((start, sys.maxunicode))
-    return tuple(gaps)
+@functools.lru_cache(maxsize=512)
+def _compiled_regex(pattern: str) -> re2._Regexp:
+    return re2.compile(pattern, _RE2_OPTIONS)

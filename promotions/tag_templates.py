@@ -17,13 +17,12 @@ characters for long tags or month names gets a warning instead (``warnings``):
 the promotion then fails for those tags, with a record saying why.
 """
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import MappingProxyType
 
-from promotions.engine import MAX_TAG_LENGTH, is_valid_tag
+from registry_portal.grammar import MAX_TAG_LENGTH, is_tag_character, is_valid_tag
 
 WEEKDAY_NAMES: tuple[str, ...] = (
     "Monday",
@@ -97,7 +96,6 @@ _RENDERED_LENGTHS: Mapping[str, tuple[int, int]] = MappingProxyType(
         **{code: (2, 2) for code in ("%d", "%m", "%y", "%H", "%I", "%M", "%S", "%W")},
     }
 )
-_TAG_CHARACTER = re.compile(r"[A-Za-z0-9._-]")
 
 
 class InvalidTagTemplateError(ValueError):
@@ -196,7 +194,7 @@ class TagTemplate:
             return []
         segments, errors = self._segments()
         literal_text = "".join(segment.text for segment in segments if not segment.is_placeholder)
-        forbidden = sorted({char for char in literal_text if not _TAG_CHARACTER.fullmatch(char)})
+        forbidden = sorted({char for char in literal_text if not is_tag_character(char)})
         if forbidden:
             shown = ", ".join(repr(char) for char in forbidden)
             errors.append(

@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
+from kombu import Exchange, Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -200,6 +201,26 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Every task's time limits, in seconds: at the soft one the task gets SoftTimeLimitExceeded
+# (and fails, saying so), at the hard one its worker process is killed and replaced. No rule,
+# layer or receiver holds a worker longer. Tasks that need longer get their own limits in
+# CELERY_TASK_ANNOTATIONS (Scanning, below). On Redis, CELERY_VISIBILITY must stay above the
+# longest hard limit, or a running task is delivered a second time.
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 300)
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 330)
+CELERY_TASK_ANNOTATIONS: dict[str, dict[str, int]] = {}
+# Scanning's tasks have a queue of their own, so a slow scan never delays a promotion where
+# workers serve the queues apart (`celery worker -Q scans` and `-Q celery`). A worker started
+# without -Q (`make run`'s, the tests') serves both.
+SCAN_QUEUE = "scans"
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+# Each queue with its own exchange and routing key: a bare Queue(name) is bound with the
+# default routing key, and would receive a copy of every default-queue message.
+CELERY_TASK_QUEUES = tuple(
+    Queue(name, Exchange(name, type="direct"), routing_key=name)
+    for name in (CELERY_TASK_DEFAULT_QUEUE, SCAN_QUEUE)
+)
+CELERY_TASK_ROUTES = {"scanning.tasks.*": {"queue": SCAN_QUEUE}}
 # Run by the scheduler (`celery beat`; `make run` embeds it in its worker).
 CELERY_BEAT_SCHEDULE = {
     "purge-access-tokens": {
@@ -307,11 +328,24 @@ SCAN_MAX_DECOMPRESSED_BYTES = env_int("SCAN_MAX_DECOMPRESSED_BYTES", 16 * 1024**
 SCAN_MAX_ENTRIES = env_int("SCAN_MAX_ENTRIES", 500_000)
 # What the reader keeps of a layer is cached in the database up to this size (compressed).
 SCAN_LAYER_CACHE_MAX_BYTES = env_int("SCAN_LAYER_CACHE_MAX_BYTES", 16 * 1024**2)
-# A scan job's time limits (seconds); a report left "running" longer than the stale delay
-# (a worker died) is claimed again by the next job.
+# A scan job's time limits (seconds; SBOM ingestion has the same); a report left "running"
+# longer than the stale delay (a worker died) is claimed again by the next job.
 SCAN_SOFT_TIME_LIMIT = env_int("SCAN_SOFT_TIME_LIMIT", 600)
 SCAN_TIME_LIMIT = env_int("SCAN_TIME_LIMIT", 660)
 SCAN_STALE_SECONDS = env_int("SCAN_STALE_SECONDS", 900)
+# An OSV sync (download and import) and a re-match of every stored image take longer.
+OSV_TASK_SOFT_TIME_LIMIT = env_int("OSV_TASK_SOFT_TIME_LIMIT", 3300)
+OSV_TASK_TIME_LIMIT = env_int("OSV_TASK_TIME_LIMIT", 3480)
+_scan_limits = {"soft_time_limit": SCAN_SOFT_TIME_LIMIT, "time_limit": SCAN_TIME_LIMIT}
+_osv_limits = {"soft_time_limit": OSV_TASK_SOFT_TIME_LIMIT, "time_limit": OSV_TASK_TIME_LIMIT}
+CELERY_TASK_ANNOTATIONS.update(
+    {
+        "scanning.tasks.scan_manifest_task": _scan_limits,
+        "scanning.tasks.sbom_ingest_task": _scan_limits,
+        "scanning.tasks.osv_sync_task": _osv_limits,
+        "scanning.tasks.rematch_task": _osv_limits,
+    }
+)
 # SBOM referrer blobs larger than this are not ingested.
 SCAN_MAX_SBOM_BYTES = env_int("SCAN_MAX_SBOM_BYTES", 64 * 1024**2)
 if OSV_SYNC_URL:

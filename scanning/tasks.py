@@ -19,11 +19,8 @@ RETRY = {
 }
 
 
-@shared_task(
-    **RETRY,
-    soft_time_limit=settings.SCAN_SOFT_TIME_LIMIT,
-    time_limit=settings.SCAN_TIME_LIMIT,
-)
+# Time limits and the queue (scans) come from settings: CELERY_TASK_ANNOTATIONS, ROUTES.
+@shared_task(**RETRY)
 def scan_manifest_task(manifest_id: int) -> str | None:
     """Scan a pushed manifest once; returns the report's status."""
     report = services.scan_manifest(manifest_id=manifest_id)

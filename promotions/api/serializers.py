@@ -13,8 +13,10 @@ from rest_framework import serializers
 from promotions.choices import RuleField, RuleOperator
 from promotions.engine import MAX_VALUE_LENGTH, MAX_VALUES, Outcome
 from promotions.models import PolicyRule, PromotionPolicy, PromotionRecord
+from registry_portal.grammar import is_valid_repository_name
 from registry_portal.registry.filtersets import repository_full_name_q
 from registry_portal.registry.models import Repository
+from registry_portal.registry.validators import validate_tag
 
 MAX_RULES = 50
 
@@ -29,7 +31,7 @@ class RepositoryNameField(serializers.Field):
     }
 
     def to_internal_value(self, data):
-        if not isinstance(data, str) or "/" not in data:
+        if not isinstance(data, str) or "/" not in data or not is_valid_repository_name(data):
             self.fail("invalid")
         user = self.context["request"].user
         repository = (
@@ -156,7 +158,9 @@ class DryRunRowSerializer(serializers.Serializer):
 
 class PromoteSerializer(serializers.Serializer):
     tag = serializers.CharField(
-        max_length=128, help_text="A tag of the policy's source repository, promoted now."
+        max_length=128,
+        validators=[validate_tag],
+        help_text="A tag of the policy's source repository, promoted now.",
     )
 
 

@@ -1,19 +1,16 @@
-"""Name rules shared by namespaces, teams and repositories (the OCI name grammar)."""
+"""Name rules of namespaces and teams: one component of the OCI name grammar
+(``registry_portal.grammar``)."""
 
 import re
 
-from django.core.validators import RegexValidator
+from django.core.exceptions import ValidationError
 
-# One path component of an OCI repository name.
-PATH_COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
-NAMESPACE_RE = re.compile(rf"^{PATH_COMPONENT}$")
+from registry_portal import grammar
 
-validate_namespace_name = RegexValidator(
-    NAMESPACE_RE,
-    "Use lowercase letters and digits, separated by single '.', '_', '__' or dashes; "
-    "start and end with a letter or digit.",
-    code="invalid_namespace",
-)
+
+def validate_namespace_name(value: str) -> None:
+    if not grammar.is_valid_namespace(value):
+        raise ValidationError(grammar.NAMESPACE_RULES, code="invalid_namespace")
 
 
 def slugify_username(username: str) -> str:

@@ -12,9 +12,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from registry_portal import grammar
 from registry_portal.errors import ValidationFailed
-
-from .validators import is_valid_digest
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -102,16 +101,18 @@ def _descriptor(value, where: str) -> Descriptor:
     media_type, digest, size = value.get("mediaType"), value.get("digest"), value.get("size")
     if not isinstance(media_type, str) or not media_type:
         raise ManifestInvalid(f"{where} has no mediaType.")
-    if not isinstance(digest, str) or not is_valid_digest(digest):
+    if not grammar.is_valid_media_type(media_type):
+        raise ManifestInvalid(
+            f"{where} has an invalid mediaType {media_type[:140]!r}: {grammar.MEDIA_TYPE_RULES}."
+        )
+    if not grammar.is_valid_digest(digest):
         raise ManifestInvalid(f"{where} has an invalid digest: {str(digest)[:140]!r}.")
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         raise ManifestInvalid(f"{where} has an invalid size.")
     urls = value.get("urls") or []
     if not isinstance(urls, list) or not all(isinstance(url, str) for url in urls):
         raise ManifestInvalid(f"{where}: urls must be a list of strings.")
-    artifact_type = value.get("artifactType") or ""
-    if not isinstance(artifact_type, str):
-        raise ManifestInvalid(f"{where}: artifactType must be a string.")
+    artifact_type = _artifact_type(value, where=f"{where}: ")
     return Descriptor(
         media_type=media_type,
         digest=digest,
@@ -120,6 +121,18 @@ def _descriptor(value, where: str) -> Descriptor:
         artifact_type=artifact_type,
         annotations=_string_map(value.get("annotations"), f"{where} annotations"),
     )
+
+
+def _artifact_type(value: dict, *, where: str = "") -> str:
+    artifact_type = value.get("artifactType") or ""
+    if not isinstance(artifact_type, str):
+        raise ManifestInvalid(f"{where}artifactType must be a string.")
+    if artifact_type and not grammar.is_valid_media_type(artifact_type):
+        raise ManifestInvalid(
+            f"{where}artifactType {artifact_type[:140]!r} is not a media type: "
+            f"{grammar.MEDIA_TYPE_RULES}."
+        )
+    return artifact_type
 
 
 def _media_type(body: dict, content_type: str) -> str:
@@ -162,9 +175,7 @@ def manifest_parse(content: bytes, *, content_type: str = "") -> ParsedManifest:
     if schema_version != 2 or isinstance(schema_version, bool):
         raise ManifestInvalid("schemaVersion must be 2.")
     media_type = _media_type(body, content_type)
-    artifact_type = body.get("artifactType") or ""
-    if not isinstance(artifact_type, str):
-        raise ManifestInvalid("artifactType must be a string.")
+    artifact_type = _artifact_type(body)
     subject = _descriptor(body["subject"], "subject") if body.get("subject") is not None else None
     annotations = _string_map(body.get("annotations"), "annotations")
     if media_type in INDEX_TYPES:

@@ -9,6 +9,8 @@ from django.urls import reverse
 
 from registry_portal.accounts.choices import AccessLevel
 
+from .validators import validate_digest, validate_media_type, validate_repository_path, validate_tag
+
 
 class RepositoryQuerySet(models.QuerySet):
     def visible_to(self, user) -> "RepositoryQuerySet":
@@ -47,7 +49,10 @@ class Repository(models.Model):
         verbose_name="namespace",
     )
     name = models.CharField(
-        "name", max_length=255, help_text="The part after the namespace, e.g. 'website'."
+        "name",
+        max_length=255,
+        validators=[validate_repository_path],
+        help_text="The part after the namespace, e.g. 'website'.",
     )
     is_public = models.BooleanField(
         "public", default=False, help_text="Anyone, even anonymous, may pull a public repository."
@@ -96,7 +101,7 @@ class Repository(models.Model):
 class Blob(models.Model):
     """A content-addressed blob (a layer or a config); stored once, whatever links to it."""
 
-    digest = models.CharField("digest", max_length=140, unique=True)
+    digest = models.CharField("digest", max_length=140, unique=True, validators=[validate_digest])
     size = models.BigIntegerField("size")
     created_at = models.DateTimeField("created", auto_now_add=True)
 
@@ -127,13 +132,19 @@ class RepositoryBlob(models.Model):
 class Manifest(models.Model):
     """A manifest or index, content-addressed: the exact bytes as pushed, and what they name."""
 
-    digest = models.CharField("digest", max_length=140, unique=True)
-    media_type = models.CharField("media type", max_length=255)
+    digest = models.CharField("digest", max_length=140, unique=True, validators=[validate_digest])
+    media_type = models.CharField("media type", max_length=255, validators=[validate_media_type])
     content = models.BinaryField("content")
     size = models.PositiveIntegerField("size")
-    config_digest = models.CharField("config digest", max_length=140, blank=True)
-    subject_digest = models.CharField("subject digest", max_length=140, blank=True, db_index=True)
-    artifact_type = models.CharField("artifact type", max_length=255, blank=True)
+    config_digest = models.CharField(
+        "config digest", max_length=140, blank=True, validators=[validate_digest]
+    )
+    subject_digest = models.CharField(
+        "subject digest", max_length=140, blank=True, db_index=True, validators=[validate_digest]
+    )
+    artifact_type = models.CharField(
+        "artifact type", max_length=255, blank=True, validators=[validate_media_type]
+    )
     annotations = models.JSONField("annotations", default=dict, blank=True)
     blobs = models.ManyToManyField(Blob, related_name="manifests", blank=True)
     children = models.ManyToManyField("self", symmetrical=False, related_name="parents", blank=True)
@@ -173,7 +184,7 @@ class Tag(models.Model):
     """A name in a repository pointing at a manifest. Written only by ``services.tag_set``."""
 
     repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="tags")
-    name = models.CharField("name", max_length=128)
+    name = models.CharField("name", max_length=128, validators=[validate_tag])
     manifest = models.ForeignKey(Manifest, on_delete=models.PROTECT, related_name="tags")
     pushed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -42,17 +42,12 @@ from scanning.filtersets import ComponentFilterSet, FindingFilterSet
 from . import services
 from .filtersets import TagFilterSet
 from .forms import RepositorySettingsForm, TeamAccessForm
+from .manifests import INDEX_TYPES
 from .models import Manifest, Repository, RepositoryBlob, Tag
 from .selectors import repository_get_by_full_name
 
 TAGS_PER_PAGE = 50
 SCAN_ROWS_PER_PAGE = 50
-INDEX_MEDIA_TYPES = frozenset(
-    {
-        "application/vnd.oci.image.index.v1+json",
-        "application/vnd.docker.distribution.manifest.list.v2+json",
-    }
-)
 
 
 def repository_url(repository_full_name: str, tab: str = "") -> str:
@@ -145,7 +140,7 @@ def decorate_tags(*, tags: list[Tag], user) -> list[Tag]:
     """Give each tag ``platforms`` (for an index), ``provenance_url`` (when its source
     repository is visible to the user) and ``scan`` (its scan summary, None when the image
     was never scanned), in a few queries whatever the number of tags."""
-    index_ids = {t.manifest_id for t in tags if t.manifest.media_type in INDEX_MEDIA_TYPES}
+    index_ids = {t.manifest_id for t in tags if t.manifest.media_type in INDEX_TYPES}
     platforms: dict[int, list[str]] = {}
     if index_ids:
         for manifest_id, content in Manifest.objects.filter(pk__in=index_ids).values_list(

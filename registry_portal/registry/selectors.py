@@ -8,6 +8,8 @@ from django.db import connection
 from django.db.models import F, Value
 from django.db.models.functions import Collate, Concat
 
+from registry_portal import grammar
+
 from .models import Blob, Manifest, Repository, RepositoryBlob, Tag, Upload
 
 
@@ -34,7 +36,7 @@ def tag_get(*, repository: Repository, name: str) -> Tag | None:
 
 def manifest_by_reference(*, repository: Repository, reference: str) -> Manifest | None:
     """The manifest a tag points at, or the manifest with that digest, in the repository."""
-    if ":" in reference:
+    if grammar.is_digest_reference(reference):
         return manifest_in_repository(repository=repository, digest=reference)
     tag = tag_get(repository=repository, name=reference)
     return tag.manifest if tag is not None else None

@@ -24,6 +24,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from registry_portal import grammar
 from registry_portal.accounts.models import Organization
 from registry_portal.accounts.permissions import (
     namespace_may_create_repository,
@@ -55,7 +56,6 @@ from .models import (
     Upload,
 )
 from .selectors import repository_get_by_full_name
-from .validators import is_valid_digest, is_valid_repository_name, is_valid_tag
 
 
 def repository_create(
@@ -69,11 +69,9 @@ def repository_create(
 ) -> Repository:
     """Create a repository in a namespace. The caller has checked the permission."""
     full_name = f"{namespace.name}/{name}"
-    if not is_valid_repository_name(full_name):
+    if not grammar.is_valid_repository_name(full_name):
         raise ValidationFailed(
-            "Repository names are lowercase path components separated by '/', "
-            "at most 255 characters.",
-            field="name",
+            f"Not a valid repository name: {grammar.REPOSITORY_NAME_RULES}.", field="name"
         )
     if Repository.objects.filter(namespace=namespace, name=name).exists():
         raise ValidationFailed("A repository with this name already exists here.", field="name")
@@ -148,11 +146,9 @@ def tag_set(
     saved only when something changed; receivers of ``post_save`` learn whether the tag
     points at a new manifest from ``created`` or ``"manifest" in update_fields``.
     """
-    if not is_valid_tag(name):
+    if not grammar.is_valid_tag(name):
         raise ValidationFailed(
-            f"'{name[:140]}' is not a valid tag: use up to 128 letters, digits, '_', '.' and '-', "
-            "not starting with '.' or '-'.",
-            field="tag",
+            f"{name[:140]!r} is not a valid tag: use {grammar.TAG_RULES}.", field="tag"
         )
     manifest_link(repository=repository, manifest=manifest)
     now = timezone.now()
@@ -410,10 +406,8 @@ def _blob_store(*, repository: Repository, digest: str, size: int, source, uploa
 
 
 def _digest_check(digest: str) -> str:
-    if not is_valid_digest(digest):
-        raise DigestInvalid(
-            f"{digest[:140]!r} is not a valid digest: use sha256:<64 hex> or sha512:<128 hex>."
-        )
+    if not grammar.is_valid_digest(digest):
+        raise DigestInvalid(f"{digest[:140]!r} is not a valid digest: use {grammar.DIGEST_RULES}.")
     return digest.partition(":")[0]
 
 
@@ -620,14 +614,12 @@ def manifest_put(
     ``reference`` is a tag or the digest the client computed. Everything happens in one
     transaction: the tag exists when this returns, or nothing changed.
     """
-    is_digest = ":" in reference
+    is_digest = grammar.is_digest_reference(reference)
     if is_digest:
         algorithm = _digest_check(reference)
-    elif not is_valid_tag(reference):
+    elif not grammar.is_valid_tag(reference):
         raise ValidationFailed(
-            f"'{reference[:140]}' is not a valid tag: use up to 128 letters, digits, '_', '.' "
-            "and '-', not starting with '.' or '-'.",
-            field="tag",
+            f"{reference[:140]!r} is not a valid tag: use {grammar.TAG_RULES}.", field="tag"
         )
     else:
         algorithm = "sha256"
@@ -714,9 +706,10 @@ def manifest_delete(*, repository: Repository, reference: str, actor=None) -> No
     """Delete a tag, or remove a manifest (by digest) and its tags from the repository.
 
     Tags of a repository with immutable tags cannot be deleted. Bytes go with garbage
-    collection.
+    collection. A tag is looked up by name without the grammar check, so that a tag stored
+    before the check existed can still be deleted.
     """
-    if ":" in reference:
+    if grammar.is_digest_reference(reference):
         _digest_check(reference)
         link = RepositoryManifest.objects.filter(
             repository=repository, manifest__digest=reference

@@ -2,13 +2,18 @@
 
 Repository names contain '/', so routes are regexes anchored on their suffix; a catch-all
 answers every other /v2/ path, which keeps CommonMiddleware's APPEND_SLASH away from /v2/.
+
+Names, references and digests are captured whole, a newline included, on purpose: the
+views check them against the one grammar (``registry_portal.grammar``) and answer
+NAME_INVALID, TAG_INVALID or DIGEST_INVALID, as the distribution spec asks, where a
+narrower route would answer a bare 404.
 """
 
 from django.urls import re_path
 
 from . import views
 
-NAME = r"(?P<name>.+)"
+NAME = r"(?P<name>[\s\S]+)"
 
 urlpatterns = [
     re_path(r"^v2/?$", views.BaseView.as_view(), name="registry-base"),
@@ -37,5 +42,5 @@ urlpatterns = [
         views.ReferrersView.as_view(),
         name="registry-referrers",
     ),
-    re_path(r"^v2(?:/.*)?$", views.unknown_endpoint, name="registry-unknown"),
+    re_path(r"^v2(?:/[\s\S]*)?$", views.unknown_endpoint, name="registry-unknown"),
 ]

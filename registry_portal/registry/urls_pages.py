@@ -7,13 +7,18 @@ Repository names contain '/', so a tab comes after a ``/-/`` separator, as on Gi
 
 from django.urls import re_path
 
+from registry_portal import grammar
+
 from . import pages
 
 app_name = "repos"
-# A path component of a repository name never starts with '-' (OCI distribution spec).
-REPOSITORY = r"^repos/(?P<namespace>[a-z0-9][^/]*)/(?P<name>[^-/][^/]*(?:/[^-/][^/]*)*)"
-# The tag grammar of the distribution spec.
-TAG = rf"{REPOSITORY}/-/tags/(?P<tag>[A-Za-z0-9_][A-Za-z0-9._-]{{0,127}})"
+# The name grammar's own patterns: a URL matches only names that can exist, and a name that
+# cannot is refused before it is stored, so reversing a stored name always succeeds.
+REPOSITORY = (
+    rf"^repos/(?P<namespace>{grammar.PATH_COMPONENT_PATTERN})"
+    rf"/(?P<name>{grammar.REPOSITORY_NAME_PATTERN})"
+)
+TAG = rf"{REPOSITORY}/-/tags/(?P<tag>{grammar.TAG_PATTERN})"
 
 urlpatterns = [
     re_path(rf"{REPOSITORY}/$", pages.RepositoryOverviewView.as_view(), name="overview"),

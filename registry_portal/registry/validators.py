@@ -1,24 +1,32 @@
-"""The OCI grammar for repository names, tags and digests."""
+"""Django validators of registry names (model fields, forms and serializers), all asking the
+one grammar in ``registry_portal.grammar``."""
 
-import re
+from django.core.exceptions import ValidationError
 
-from registry_portal.accounts.validators import PATH_COMPONENT
-
-REPOSITORY_NAME_RE = re.compile(rf"^{PATH_COMPONENT}(?:/{PATH_COMPONENT})*$")
-REPOSITORY_NAME_MAX = 255
-TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
-DIGEST_RE = re.compile(r"^(?P<algorithm>sha256|sha512):(?P<hex>[a-f0-9]+)$")
-DIGEST_HEX_LENGTH = {"sha256": 64, "sha512": 128}
+from registry_portal import grammar
 
 
-def is_valid_repository_name(name: str) -> bool:
-    return len(name) <= REPOSITORY_NAME_MAX and bool(REPOSITORY_NAME_RE.match(name))
+def validate_repository_path(value: str) -> None:
+    """A repository's name within its namespace: path components separated by '/'."""
+    if not grammar.is_valid_repository_name(value):
+        raise ValidationError(
+            f"Not a valid repository name: {grammar.REPOSITORY_NAME_RULES}.",
+            code="invalid_repository_name",
+        )
 
 
-def is_valid_tag(tag: str) -> bool:
-    return bool(TAG_RE.match(tag))
+def validate_tag(value: str) -> None:
+    if not grammar.is_valid_tag(value):
+        raise ValidationError(f"Not a valid tag: {grammar.TAG_RULES}.", code="invalid_tag")
 
 
-def is_valid_digest(digest: str) -> bool:
-    match = DIGEST_RE.match(digest)
-    return bool(match) and len(match["hex"]) == DIGEST_HEX_LENGTH[match["algorithm"]]
+def validate_digest(value: str) -> None:
+    if not grammar.is_valid_digest(value):
+        raise ValidationError(f"Not a valid digest: {grammar.DIGEST_RULES}.", code="invalid_digest")
+
+
+def validate_media_type(value: str) -> None:
+    if not grammar.is_valid_media_type(value):
+        raise ValidationError(
+            f"Not a valid media type: {grammar.MEDIA_TYPE_RULES}.", code="invalid_media_type"
+        )

@@ -18,6 +18,7 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
+from registry_portal import grammar
 from registry_portal.errors import PortalError
 
 from . import auth, selectors, services, storage
@@ -30,7 +31,6 @@ from .oci_errors import (
     oci_error_response,
     portal_error_response,
 )
-from .validators import is_valid_digest, is_valid_repository_name, is_valid_tag
 
 PULL, PUSH, DELETE = "pull", "push", "delete"
 ACTIONS_BY_METHOD = {
@@ -197,11 +197,10 @@ class RepositoryView(RegistryView):
     def handle(self, request, *args, name: str, **kwargs):
         if request.method.lower() not in self._allowed_methods_lower():
             return self.http_method_not_allowed(request)
-        if not is_valid_repository_name(name):
+        if not grammar.is_valid_repository_name(name):
             raise OCIError(
                 "NAME_INVALID",
-                f"'{name[:300]}' is not a valid repository name: lowercase letters and digits in "
-                "components separated by '/', '.', '_', '__' or '-', at most 255 characters.",
+                f"{name[:300]!r} is not a valid repository name: {grammar.REPOSITORY_NAME_RULES}.",
                 detail={"name": name[:300]},
             )
         if "/" not in name:
@@ -239,22 +238,18 @@ class RepositoryView(RegistryView):
 
 
 def _check_reference(reference: str) -> None:
-    if ":" in reference:
-        if not is_valid_digest(reference):
-            raise OCIError("DIGEST_INVALID", f"{reference[:140]!r} is not a valid digest.")
-    elif not is_valid_tag(reference):
+    if grammar.is_digest_reference(reference):
+        _check_digest(reference)
+    elif not grammar.is_valid_tag(reference):
         raise OCIError(
-            "TAG_INVALID",
-            f"'{reference[:140]}' is not a valid tag: up to 128 letters, digits, '_', '.' and "
-            "'-', not starting with '.' or '-'.",
+            "TAG_INVALID", f"{reference[:140]!r} is not a valid tag: {grammar.TAG_RULES}."
         )
 
 
 def _check_digest(digest: str) -> None:
-    if not is_valid_digest(digest):
+    if not grammar.is_valid_digest(digest):
         raise OCIError(
-            "DIGEST_INVALID",
-            f"{digest[:140]!r} is not a valid digest: sha256:<64 hex> or sha512:<128 hex>.",
+            "DIGEST_INVALID", f"{digest[:140]!r} is not a valid digest: {grammar.DIGEST_RULES}."
         )
 
 
@@ -443,7 +438,7 @@ class UploadStartView(RepositoryView):
         if (
             request.GET.get("mount")
             and source_name != name
-            and is_valid_repository_name(source_name)
+            and grammar.is_valid_repository_name(source_name)
         ):
             scope += " " + auth.repository_scope(source_name, {PULL})
         return scope
@@ -456,7 +451,7 @@ class UploadStartView(RepositoryView):
         token that allows the mount instead of uploading the blob again. A source the user
         may not pull, or that does not exist, falls back to an upload as before.
         """
-        if not is_valid_digest(digest) or not is_valid_repository_name(source_name):
+        if not grammar.is_valid_digest(digest) or not grammar.is_valid_repository_name(source_name):
             return None
         source = selectors.repository_get_by_full_name(full_name=source_name)
         if source is None:

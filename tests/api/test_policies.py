@@ -32,7 +32,7 @@ def _body(**changes):
             "rules.1",
         ),
         (
-            {"rules": [{"field": "tag_name", "operator": "matches", "values": ["(a+)+$"]}]},
+            {"rules": [{"field": "tag_name", "operator": "matches", "values": ["(?=a)b"]}]},
             "rules.0",
         ),
         (
@@ -102,6 +102,33 @@ def test_enable_and_disable(world, lead, client_for):
     refused = client_for(world["writer"]).post(f"/api/v1/policies/{policy_id}/disable/")
     assert refused.status_code == 403
     assert PromotionPolicy.objects.get().enabled is True
+
+
+def test_a_pattern_re2_refuses_is_a_field_error_that_says_why(world, lead):
+    rule = {"field": "component_name", "operator": "matches", "values": ["^(a)\\1$"]}
+    response = lead.post("/api/v1/policies/", _body(rules=[STABLE, rule]), format="json")
+
+    assert response.status_code == 400
+    (message,) = error_of(response)["fields"]["rules.1"]
+    assert "invalid escape sequence: \\1" in message and "RE2 syntax" in message
+    assert not PromotionPolicy.objects.exists()
+
+
+def test_the_pattern_that_stalled_the_dry_run_saves_and_answers(world, lead):
+    """``a*b?a*b?a*b?a*b?a*b?a*b?a*c`` took 27.8 s on a 52-character tag under Python's re."""
+    rule = {"field": "tag_name", "operator": "matches", "values": ["a*b?a*b?a*b?a*b?a*b?a*b?a*c"]}
+    for name in ("a" * 128, "a" * 127 + "c"):
+        tag_set(repository=world["private"], name=name, manifest=factories.make_manifest())
+
+    response = lead.post(
+        "/api/v1/policies/dry-run/", {"source": "dev/website", "rules": [rule]}, format="json"
+    )
+
+    assert response.status_code == 200
+    outcomes = {row["tag"]: row["outcome"] for row in response.json()}
+    assert outcomes["a" * 128] == "no_match"
+    assert outcomes["a" * 127 + "c"] == "match"
+    assert lead.post("/api/v1/policies/", _body(rules=[rule]), format="json").status_code == 201
 
 
 def test_dry_run_of_an_unsaved_policy_writes_nothing(world, lead):

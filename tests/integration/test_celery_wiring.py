@@ -48,3 +48,15 @@ def test_every_scheduled_task_exists():
     assert "registry_portal.registry.tasks.expire_uploads" in {
         entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()
     }
+
+
+def test_a_worker_started_without_queues_takes_tasks_of_the_scans_queue(celery_worker_process):
+    """Scanning's tasks go to their own queue (settings.CELERY_TASK_ROUTES); a worker started
+    as `make run` and the integration tests start it (no -Q) must still serve it."""
+    from registry_portal.celery import app
+    from scanning.tasks import rematch_task
+
+    assert app.amqp.router.route({}, rematch_task.name)["queue"].name == "scans"
+    result = rematch_task.delay(snapshot_id=0)
+
+    wait_for(lambda: f"[{result.id}] succeeded" in celery_worker_process.output(), timeout=60)

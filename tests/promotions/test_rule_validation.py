@@ -1,7 +1,7 @@
 """Rule validation and the choices it relies on: what a policy may be saved with."""
 
 import re
-import time
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given
@@ -20,11 +20,16 @@ from promotions.choices import (
 from promotions.engine import (
     MAX_REGEX_LENGTH,
     MAX_VALUES,
+    ImageFacts,
     InvalidRuleError,
     Rule,
+    evaluate,
     validate_regex,
     validate_rule,
 )
+
+NOW = datetime(2024, 6, 15, 12, 0, tzinfo=UTC)
+
 
 # --- the vocabulary -------------------------------------------------------------------
 
@@ -293,7 +298,7 @@ def test_rule_errors_match_validate_rule():
     assert str(raised.value) == "a count may not be negative: '-1'"
 
 
-# --- regular expressions ---------------------------------------------------------------
+# --- regular expressions (RE2) --------------------------------------------------------
 
 ACCEPTED_PATTERNS = [
     "stable",
@@ -302,48 +307,20 @@ ACCEPTED_PATTERNS = [
     "^v?\\d+\\.\\d+\\.\\d+(-rc\\.?\\d+)?$",
     "^release-.*-stable$",
     "(foo|bar)+",
-    "(ab|ac)+",
-    "(ab|a)+",
-    "[a-z]+[0-9]+[a-z]+[0-9]+",
-    ".*.*.*x",
     "(?i)^STABLE",
     "(aa){2,}",
     "^(?:main|develop)-[0-9a-f]{7}$",
-    # Alternatives of single characters compile to a character class: no backtracking.
-    "(\\d|1)*x",
-    "(?i)(a|A)+$",
-    # One quantifier per repetition, cut off by a character it cannot match.
-    "(\\d+\\.)+",
     "^v(\\d+\\.)+\\d+$",
-    "^(?:[a-z]+-)+stable$",
-    "(x\\d+)*",
+    # Shapes that backtrack catastrophically in Python's re: RE2 runs them in linear time,
+    # so they are ordinary patterns now (the old structural filter refused them).
+    "(a+)+$",
+    "(a|aa)+$",
+    "(\\w+\\s?)+$",
+    ".*.*.*.*.*x",
+    "a*b?a*b?a*b?a*b?a*b?a*b?a*c",
+    "[a-z]*[a-z]*[a-z]*[0-9]",
+    "a?" * 30 + "a" * 30,
 ]
-
-# Catastrophic shapes, and a few safe ones the structural check refuses to be sure.
-REFUSED_PATTERNS = {
-    "(a+)+": "contains another quantifier",
-    "(a*)*": "contains another quantifier",
-    "(a+)+$": "contains another quantifier",
-    "(x+x+)+y": "contains another quantifier",
-    "(\\w+\\s?)+$": "contains another quantifier",
-    "^(([a-z])+.)+[A-Z]([a-z])+$": "contains another quantifier",
-    "(.*a){12}": "contains another quantifier",
-    "(\\d+x\\d+)+": "contains another quantifier",
-    "(\\w+\\d)+": "contains another quantifier",
-    "(\\d+\\.?)+": "contains another quantifier",
-    "(a+b|c)+": "contains another quantifier",
-    "(a|a)*": "alternatives that can match the same text",
-    "(a|aa)+": "alternatives that can match the same text",
-    "(a|ab|abc)*x": "alternatives that can match the same text",
-    "(?:x|x)+y": "alternatives that can match the same text",
-    "(a|)*": "alternatives that can match the same text",
-    ".*.*.*.*x": "quantifiers in a row can match the same characters",
-    "(.*)(.*)(.*)(.*)": "quantifiers in a row can match the same characters",
-    "a*a*a*a*b": "quantifiers in a row can match the same characters",
-    "(?i)A*a*A*a*b": "quantifiers in a row can match the same characters",
-    "a?" * 30 + "a" * 30: "quantifiers in a row can match the same characters",
-    "\\w*\\d*[a-z0-9]*[^-]*-": "quantifiers in a row can match the same characters",
-}
 
 
 @pytest.mark.parametrize("pattern", ACCEPTED_PATTERNS)
@@ -352,13 +329,28 @@ def test_ordinary_patterns_are_accepted(pattern):
     assert validate_rule("tag_name", "matches", [pattern]) == []
 
 
-@pytest.mark.parametrize(("pattern", "problem"), sorted(REFUSED_PATTERNS.items()))
-def test_backtracking_shapes_are_refused(pattern, problem):
+# What RE2 cannot do in linear time, or cannot parse: refused with RE2's own reason.
+REFUSED_PATTERNS = {
+    "(a)\\1": "invalid escape sequence: \\1",
+    "(?=a)b": "invalid perl operator: (?=",
+    "(?<=a)b": "invalid perl operator: (?<=",
+    "(?!a)b": "invalid perl operator: (?!",
+    "a++": "bad repetition operator: ++",
+    "(": "missing ): (",
+    "[a-": "missing ]: [a-",
+    "a{2}{3}": "bad repetition operator",
+    "*a": "no argument for repetition operator: *",
+    "a{1001}": "invalid repetition size: {1001}",
+}
+
+
+@pytest.mark.parametrize(("pattern", "reason"), sorted(REFUSED_PATTERNS.items()))
+def test_patterns_re2_refuses_are_field_errors_that_say_why(pattern, reason):
     errors = validate_rule("component_name", "matches", [pattern])
 
     assert len(errors) == 1
-    assert errors[0].startswith(f"'{pattern}' is refused: ")
-    assert problem in errors[0]
+    assert errors[0].startswith(f"'{pattern}' is not a valid regular expression: {reason}")
+    assert "RE2 syntax" in errors[0]
 
 
 def test_overlong_patterns_are_refused():
@@ -370,12 +362,35 @@ def test_overlong_patterns_are_refused():
     assert validate_regex("a" * MAX_REGEX_LENGTH) == []
 
 
-@pytest.mark.parametrize("pattern", ["(", "[a-", "a{2}{3}", "*a", "(?P<x>a)(?P<x>b)"])
-def test_patterns_that_do_not_compile_are_refused(pattern):
-    errors = validate_regex(pattern)
+def _tag_matches(pattern: str, tag: str) -> bool | None:
+    facts = ImageFacts(tag=tag, pushed_at=NOW)
+    return evaluate([Rule("tag_name", "matches", (pattern,))], facts, now=NOW).results[0].matched
 
-    assert len(errors) == 1
-    assert errors[0].startswith(f"'{pattern}' is not a valid regular expression: ")
+
+def _component_matches(pattern: str, names: frozenset[str]) -> bool | None:
+    facts = ImageFacts(tag="1.0", pushed_at=NOW, scan_done=True, component_names=names)
+    rule = Rule("component_name", "matches", (pattern,))
+    return evaluate([rule], facts, now=NOW).results[0].matched
+
+
+def test_the_pattern_that_bypassed_the_old_filter_answers_on_a_128_character_tag():
+    """52 characters took Python's re 27.8 s; RE2 answers 128 at once (correctness is
+    asserted here, not time: a backtracking engine would not return within the test run)."""
+    pattern = "a*b?a*b?a*b?a*b?a*b?a*b?a*c"
+
+    assert _tag_matches(pattern, "a" * 128) is False
+    assert _tag_matches(pattern, "a" * 127 + "c") is True
+    assert _tag_matches(pattern, "ab" * 60 + "c") is True
+
+
+def test_overlapping_classes_over_many_component_names():
+    pattern = "[a-z]*[a-z]*[a-z]*[0-9]"
+    # 200 names of 403 letters and no digit: the worst case for a backtracking engine.
+    names = frozenset("x" * 400 + "".join(chr(97 + int(d)) for d in f"{i:03d}") for i in range(200))
+
+    assert _component_matches(pattern, names) is False
+    assert _component_matches(pattern, names | {"libssl3"}) is True
+    assert _component_matches("^[a-z]*[a-z]*[a-z]*[0-9]$", frozenset({"a" * 499 + "!"})) is False
 
 
 ADVERSARIAL_SUBJECTS = [
@@ -389,14 +404,9 @@ ADVERSARIAL_SUBJECTS = [
 
 
 @pytest.mark.parametrize("pattern", ACCEPTED_PATTERNS)
-def test_accepted_patterns_run_fast_on_adversarial_tags(pattern):
-    compiled = re.compile(pattern)
-    started = time.perf_counter()
-
+def test_accepted_patterns_answer_on_adversarial_tags(pattern):
     for subject in ADVERSARIAL_SUBJECTS:
-        compiled.search(subject)
-
-    assert time.perf_counter() - started < 0.5
+        assert _tag_matches(pattern, subject) in (True, False)
 
 
 regex_pieces = st.sampled_from(
@@ -417,15 +427,15 @@ regex_pieces = st.sampled_from(
         "$",
     ]
 )
+short_subjects = st.text(alphabet="ab01-.x", max_size=10)
 
 
-@given(st.lists(regex_pieces, min_size=1, max_size=12).map("".join))
-def test_validation_never_raises_and_accepted_patterns_compile(pattern):
-    errors = validate_regex(pattern)
-
-    assert isinstance(errors, list)
-    if not errors:
-        re.compile(pattern)
+@given(st.lists(regex_pieces, min_size=1, max_size=12).map("".join), short_subjects)
+def test_re2_agrees_with_python_re_on_the_common_syntax(pattern, subject):
+    """The syntax users know from Python and Go means the same on RE2 (short subjects keep
+    Python's backtracking cheap here)."""
+    assert validate_regex(pattern) == []
+    assert _tag_matches(pattern, f"t{subject}") is (re.search(pattern, f"t{subject}") is not None)
 
 
 @given(st.text(max_size=40))

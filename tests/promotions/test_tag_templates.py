@@ -6,7 +6,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from promotions.engine import TAG_PATTERN, is_valid_tag
 from promotions.tag_templates import (
     MONTH_NAMES,
     PLACEHOLDERS,
@@ -14,6 +13,7 @@ from promotions.tag_templates import (
     InvalidTagTemplateError,
     TagTemplate,
 )
+from registry_portal.grammar import TAG_PATTERN, is_valid_tag
 
 # 2024-12-31 21:05:06.000007 UTC, given in UTC+2: a Tuesday, the leap year's 366th day.
 NOW = datetime(2024, 12, 31, 23, 5, 6, 7, tzinfo=timezone(timedelta(hours=2)))

@@ -83,6 +83,7 @@ def test_keep_the_tag_ignores_a_typed_template_and_splits_one_of_values(world, l
         ((("last_updated", "af", "soon"),), {}, "rule", "neither a date"),
         ((("tag_name", "gte", "1"),), {}, "rule", "does not apply to tag name"),
         ((("tag_name", "ew", ""),), {}, "rule", "needs a value"),
+        ((("tag_name", "matches", "(?<=v)1"),), {}, "rule", "invalid perl operator: (?<="),
         ((), {"tag_template": "%Q-%n"}, "tag_template", "%Q is not a placeholder"),
         ((), {"tag_template": ""}, "tag_template", "Give a template"),
         ((), {"name": ""}, "name", "This field is required"),

@@ -5,16 +5,10 @@ import json
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from registry_portal.registry.manifests import INDEX_TYPES
 from registry_portal.registry.models import Repository, Tag, TagEvent
 from scanning.api.serializers import ScanSummarySerializer
 from scanning.selectors import scan_summaries_for_manifests
-
-INDEX_MEDIA_TYPES = frozenset(
-    {
-        "application/vnd.oci.image.index.v1+json",
-        "application/vnd.docker.distribution.manifest.list.v2+json",
-    }
-)
 
 
 class RepositorySerializer(serializers.ModelSerializer):
@@ -133,7 +127,7 @@ class TagDetailSerializer(TagSerializer):
     @extend_schema_field(PlatformSerializer(many=True))
     def get_platforms(self, tag: Tag) -> list[dict]:
         manifest = tag.manifest
-        if manifest.media_type not in INDEX_MEDIA_TYPES:
+        if manifest.media_type not in INDEX_TYPES:
             return []
         try:
             entries = json.loads(bytes(manifest.content)).get("manifests", [])
