@@ -547,6 +547,11 @@ class FileTree:
     """The squashed view of an image's kept files, links and directories."""
 
     max_link_hops = 40
+    # Bounds on one lookup, so that long link targets (up to max_path_length each, up to
+    # max_link_hops of them) cannot make every read of a cataloger slow: no stored path is
+    # deeper than ReadLimits.max_path_depth, and a real path resolves in a few dozen steps.
+    max_resolve_steps = 4096
+    max_resolve_depth = 256
 
     def __init__(self) -> None:
         self._entries: dict[str, Entry] = {}
@@ -608,11 +613,15 @@ class FileTree:
     # reading
 
     def resolve(self, path: str) -> str | None:
-        """Follow symlinks in every component of `path`; None on a loop or too many hops."""
+        """Follow symlinks in every component of `path`; None on a loop, too many hops, or
+        a walk longer or deeper than any real path needs."""
         pending = [part for part in reversed(path.split("/")) if part not in ("", ".")]
         resolved: list[str] = []
-        hops = 0
+        hops = steps = 0
         while pending:
+            steps += 1
+            if steps > self.max_resolve_steps or len(resolved) > self.max_resolve_depth:
+                return None
             name = pending.pop()
             if name == "..":
                 if resolved:

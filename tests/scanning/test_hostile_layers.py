@@ -174,3 +174,20 @@ def test_a_layer_that_is_not_a_tar_makes_the_scan_incomplete(repository):
 
     assert report.status == "done", report.error
     assert report.incomplete_reasons == ["layer_skipped"]
+
+
+def test_long_symlink_targets_cannot_make_every_read_slow():
+    # 40 chained symlinks (the hop limit), each target 1,300 components that climb back.
+    climb = "/".join(["x", ".."] * 650)
+    members = [File("real/etc/os-release", b"ID=debian\n")]
+    members += [Symlink(f"l{n}", f"{climb}/l{n + 1}") for n in range(39)]
+    members.append(Symlink("l39", f"{climb}/real"))
+    tree = squash([read_layer(layer("sha256:climb", members), want_all)])
+
+    started = time.process_time()
+    for _ in range(200):
+        assert tree.read("l0/etc/os-release") is None  # too long a walk: not followed
+    elapsed = time.process_time() - started
+
+    assert tree.read("real/etc/os-release") == b"ID=debian\n"
+    assert elapsed < 2, f"{elapsed:.2f} s for 200 reads"
