@@ -9,10 +9,8 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from registry_portal.accounts.choices import Action
-from registry_portal.accounts.permissions import repository_allows
-from registry_portal.admin_base import ReadOnlyAdmin, TabularInline
+from registry_portal.admin_base import RestrictedAdminMixin, RestrictedReadOnlyAdmin, TabularInline
 from registry_portal.errors import PermissionDenied, ValidationFailed
-from registry_portal.registry.models import Repository
 
 from . import services
 from .engine import validate_rule
@@ -58,18 +56,6 @@ class PolicyForm(forms.ModelForm):
         model = PromotionPolicy
         fields = ("name", "description", "source", "target", "enabled", "tag_template")
 
-    def __init__(self, *args, request=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        if request is not None and not request.user.is_superuser:
-            administered = [
-                r.pk
-                for r in Repository.objects.visible_to(request.user).select_related("namespace")
-                if repository_allows(request.user, r, Action.ADMIN)
-            ]
-            for name in ("source", "target"):
-                if name in self.fields:
-                    self.fields[name].queryset = Repository.objects.filter(pk__in=administered)
-
     def clean(self):
         data = super().clean()
         source = data.get("source") or getattr(self.instance, "source", None)
@@ -87,7 +73,12 @@ class PolicyForm(forms.ModelForm):
 
 
 @admin.register(PromotionPolicy)
-class PromotionPolicyAdmin(admin.ModelAdmin):
+class PromotionPolicyAdmin(RestrictedAdminMixin, admin.ModelAdmin):
+    """Seen from the source or the target; changed with admin on both, deleted with admin on
+    either (``PromotionPolicy.objects.restrict``); source and target offered where the user
+    is an admin."""
+
+    delete_action = Action.DELETE
     form = PolicyForm
     inlines = (PolicyRuleInline,)
     list_display = ("name", "source", "target", "enabled", "tag_template", "updated_at")
@@ -101,44 +92,8 @@ class PromotionPolicyAdmin(admin.ModelAdmin):
         # A policy belongs to its source repository; create another to promote from elsewhere.
         return ("source", *self.readonly_fields) if obj else self.readonly_fields
 
-    def get_form(self, request, obj=None, **kwargs):
-        form_class = super().get_form(request, obj, **kwargs)
-
-        class RequestPolicyForm(form_class):
-            def __init__(self, *args, **inner):
-                super().__init__(*args, request=request, **inner)
-
-        return RequestPolicyForm
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).visible_to(request.user)
-
-    def has_module_permission(self, request):
-        return request.user.is_active and request.user.is_staff
-
-    def has_view_permission(self, request, obj=None):
-        return self.has_module_permission(request)
-
     def has_add_permission(self, request):
         return self.has_module_permission(request)
-
-    def has_change_permission(self, request, obj=None):
-        if obj is None:
-            return self.has_module_permission(request)
-        return all(
-            repository_allows(request.user, r, Action.ADMIN)
-            for r in (obj.source, obj.target)
-            if r is not None
-        )
-
-    def has_delete_permission(self, request, obj=None):
-        if obj is None:
-            return self.has_module_permission(request)
-        return any(
-            repository_allows(request.user, r, Action.ADMIN)
-            for r in (obj.source, obj.target)
-            if r is not None
-        )
 
     def _rules_from(self, formsets) -> list[dict]:
         rules = []
@@ -205,6 +160,16 @@ class PromotionPolicyAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         """Nothing here: ``save_related`` writes through the services."""
 
+    def delete_model(self, request, obj):
+        try:
+            services.policy_delete(actor=request.user, policy=obj)
+        except PermissionDenied as exc:
+            self.message_user(request, f"{obj}: {exc.message}", messages.ERROR)
+
+    def delete_queryset(self, request, queryset):
+        for policy in queryset.select_related("source", "target"):
+            self.delete_model(request, policy)
+
     def get_changeform_initial_data(self, request):
         return {"enabled": True}
 
@@ -244,7 +209,7 @@ def _error_text(exc) -> str:
 
 
 @admin.register(PromotionRecord)
-class PromotionRecordAdmin(ReadOnlyAdmin):
+class PromotionRecordAdmin(RestrictedReadOnlyAdmin):
     list_display = (
         "created_at",
         "policy_name",
@@ -258,21 +223,6 @@ class PromotionRecordAdmin(ReadOnlyAdmin):
     search_fields = ("source_tag", "target_tag", "digest", "policy_name", "reason")
     date_hierarchy = "created_at"
     list_select_related = ("policy",)
-
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        if request.user.is_superuser:
-            return queryset
-        visible = Repository.objects.visible_to(request.user).values("pk")
-        return queryset.filter(source_repository__in=visible) | queryset.filter(
-            target_repository__in=visible
-        )
-
-    def has_module_permission(self, request):
-        return request.user.is_active and request.user.is_staff
-
-    def has_view_permission(self, request, obj=None):
-        return self.has_module_permission(request)
 
     @admin.display(description="source")
     def source(self, obj):

@@ -7,10 +7,10 @@ fields, so the browser, the admin and the API refuse the same policies with the 
 """
 
 from django import forms
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef
 
-from registry_portal.accounts.choices import AccessLevel
-from registry_portal.accounts.models import Organization, RepositoryAccess
+from registry_portal.accounts.choices import Action
+from registry_portal.accounts.models import Organization
 from registry_portal.registry.models import Repository
 
 from .choices import (
@@ -23,26 +23,6 @@ from .choices import (
 )
 
 KEEP_TAG, TEMPLATE_TAG = "keep", "template"
-
-
-def administered_repositories(user):
-    """Repositories the user administers: the list form of ``repository_allows(.., "admin")``.
-
-    It must agree with the permission function (a test checks it).
-    """
-    if user is None or not user.is_authenticated or not user.is_active:
-        return Repository.objects.none()
-    if user.is_superuser:
-        return Repository.objects.all()
-    admin_grant = RepositoryAccess.objects.filter(
-        Q(repository=OuterRef("pk")) | Q(repository__isnull=True),
-        team__organization=OuterRef("namespace"),
-        team__members=user,
-        level__gte=AccessLevel.ADMIN,
-    )
-    return Repository.objects.filter(
-        Q(namespace__in=Organization.objects.administered_by(user)) | Exists(admin_grant)
-    )
 
 
 def rule_values(operator: str, text: str) -> list[str]:
@@ -162,7 +142,7 @@ class PolicyForm(forms.Form):
     def __init__(self, *args, user, source: Repository, **kwargs):
         super().__init__(*args, **kwargs)
         targets = (
-            administered_repositories(user)
+            Repository.objects.restrict(user, Action.ADMIN)
             .exclude(pk=source.pk)
             .select_related("namespace")
             .order_by("namespace__name", "name")

@@ -2,22 +2,34 @@
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Q
 from django.urls import reverse
+
+from registry_portal.accounts.choices import Action
+from registry_portal.accounts.permissions import RestrictedQuerySet, repository_q
 
 from .choices import FIELD_OPERATORS, PromotionOutcome, RuleField, RuleOperator, Trigger
 
 
-class PromotionPolicyQuerySet(models.QuerySet):
-    def visible_to(self, user) -> "PromotionPolicyQuerySet":
-        """Policies whose source or target repository the user may see."""
-        from registry_portal.registry.models import Repository
+class PromotionPolicyQuerySet(RestrictedQuerySet):
+    """A policy is seen from its source or its target; changing it needs admin on both (the
+    target may be gone), deleting it admin on either (``services._check_may_change``,
+    ``services.policy_delete``)."""
 
-        visible = Repository.objects.visible_to(user)
-        return self.filter(
-            Q(Exists(visible.filter(pk=OuterRef("source_id"))))
-            | Q(Exists(visible.filter(pk=OuterRef("target_id"))))
-        )
+    repository_paths = ("source", "target")
+
+    def restrict_q(self, user, action: str) -> Q:
+        if action == Action.ADMIN:
+            return repository_q(user, action, path="source") & (
+                Q(target__isnull=True) | repository_q(user, action, path="target")
+            )
+        return super().restrict_q(user, action)
+
+
+class PromotionRecordQuerySet(RestrictedQuerySet):
+    """A record is seen from its source or its target repository."""
+
+    repository_paths = ("source_repository", "target_repository")
 
 
 class PromotionPolicy(models.Model):
@@ -158,6 +170,8 @@ class PromotionRecord(models.Model):
     pushed_at = models.DateTimeField("pushed")
     created_at = models.DateTimeField("created", auto_now_add=True, db_index=True)
     finished_at = models.DateTimeField("finished", null=True, blank=True)
+
+    objects = PromotionRecordQuerySet.as_manager()
 
     class Meta:
         ordering = ("-created_at", "-id")

@@ -318,6 +318,7 @@ def _promote(record: PromotionRecord, policy: PromotionPolicy, manifest: Manifes
             manifest=manifest,
             actor=None,
             provenance=_provenance(record, record.chain),
+            source=policy.source,
         )
     except TagImmutable as exc:
         record.outcome, record.reason = PromotionOutcome.FAILED, exc.message
@@ -329,7 +330,7 @@ def _promote(record: PromotionRecord, policy: PromotionPolicy, manifest: Manifes
     for referrer in Manifest.objects.filter(
         subject_digest=manifest.digest, repository_links__repository=record.source_repository
     ):
-        manifest_link(repository=policy.target, manifest=referrer)
+        manifest_link(repository=policy.target, manifest=referrer, source=policy.source)
     record.outcome = PromotionOutcome.PROMOTED
     record.reason = f"promoted to {policy.target.full_name}:{target_tag}"
 

@@ -16,7 +16,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied as Forbidden
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.db.models import Prefetch, Q
+from django.db.models import BooleanField, Case, Prefetch, Q, Value, When
 from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -37,7 +37,6 @@ from .forms import (
     PolicyForm,
     PromoteForm,
     RuleFormSet,
-    administered_repositories,
 )
 from .models import PromotionPolicy, PromotionRecord
 from .tag_templates import PLACEHOLDERS, TagTemplate
@@ -72,20 +71,27 @@ def _policies_with_history(queryset):
     )
 
 
+def _holds(condition: Q) -> Case:
+    return Case(
+        When(condition, then=Value(True)), default=Value(False), output_field=BooleanField()
+    )
+
+
 def _describe(policies: list[PromotionPolicy], user) -> list[PromotionPolicy]:
     """Add each policy's rules in words and whether the user may change it (one query)."""
-    repository_ids = {p.source_id for p in policies} | {p.target_id for p in policies}
-    administered = set(
-        administered_repositories(user)
-        .filter(pk__in=[pk for pk in repository_ids if pk])
-        .values_list("pk", flat=True)
-    )
+    rights = PromotionPolicy.objects.all()
+    allowed = {
+        pk: (can_change, can_delete)
+        for pk, can_change, can_delete in rights.filter(pk__in=[p.pk for p in policies])
+        .annotate(
+            can_change=_holds(rights.restrict_q(user, Action.ADMIN)),
+            can_delete=_holds(rights.restrict_q(user, Action.DELETE)),
+        )
+        .values_list("pk", "can_change", "can_delete")
+    }
     for policy in policies:
         policy.phrases = [rule_phrase(rule) for rule in policy.rules.all()]
-        policy.can_change = policy.source_id in administered and (
-            policy.target_id is None or policy.target_id in administered
-        )
-        policy.can_delete = policy.source_id in administered or policy.target_id in administered
+        policy.can_change, policy.can_delete = allowed.get(policy.pk, (False, False))
     return policies
 
 
@@ -103,7 +109,7 @@ class PolicyListView(RepositoryPageMixin, TemplateView):
         )
         incoming = list(
             _policies_with_history(
-                PromotionPolicy.objects.visible_to(user).filter(target=self.repository)
+                PromotionPolicy.objects.restrict(user, Action.PULL).filter(target=self.repository)
             )
         )
         context.update(

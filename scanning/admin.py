@@ -1,7 +1,7 @@
 """Admin for scan reports, components, findings and OSV snapshots: read-only and filterable.
 
 Non-superusers see the reports of manifests present in repositories visible to them
-(`Repository.objects.visible_to`, through `RepositoryManifest`), and may retry a failed
+(`ScanReport.objects.restrict`, through `RepositoryManifest`), and may retry a failed
 scan of an image they may push. Snapshots (the OSV store) are for superusers, who also
 upload an OSV zip here (the offline path) and may switch the active snapshot.
 """
@@ -9,45 +9,23 @@ upload an OSV zip here (the offline path) and may switch the active snapshot.
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Exists, OuterRef
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
 from registry_portal.accounts.choices import Action
-from registry_portal.accounts.permissions import repository_allows
-from registry_portal.admin_base import ReadOnlyAdmin
+from registry_portal.admin_base import RestrictedReadOnlyAdmin
 from registry_portal.errors import ValidationFailed
-from registry_portal.registry.models import Repository, RepositoryManifest
 
 from . import services
 from .choices import ScanStatus
 from .models import Component, Finding, OsvSnapshot, ScanReport
 
 
-class ScanScopedAdmin(ReadOnlyAdmin):
-    """Read-only rows scoped to manifests in repositories the user may see."""
-
-    manifest_path = "manifest"
-
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        if request.user.is_superuser:
-            return queryset
-        present = RepositoryManifest.objects.filter(
-            manifest=OuterRef(self.manifest_path),
-            repository__in=Repository.objects.visible_to(request.user).values("pk"),
-        )
-        return queryset.filter(Exists(present))
-
-    def has_module_permission(self, request):
-        return request.user.is_active and request.user.is_staff
-
-    def has_view_permission(self, request, obj=None):
-        return self.has_module_permission(request) and (
-            obj is None or self.get_queryset(request).filter(pk=obj.pk).exists()
-        )
+class ScanScopedAdmin(RestrictedReadOnlyAdmin):
+    """Read-only rows of manifests held by repositories the user may see
+    (``ScanReport.objects.restrict``)."""
 
 
 def _changelist_link(model: str, label: str, **query) -> str:
@@ -87,10 +65,7 @@ class ScanReportAdmin(ScanScopedAdmin):
         return _changelist_link("finding", "findings", report__id__exact=obj.pk)
 
     def _may_retry(self, request, report: ScanReport) -> bool:
-        if request.user.is_superuser:
-            return True
-        repositories = Repository.objects.filter(manifest_links__manifest=report.manifest_id)
-        return any(repository_allows(request.user, r, Action.PUSH) for r in repositories)
+        return self.allows(request, report, Action.PUSH)
 
     @admin.action(description="Retry the selected failed scans")
     def retry_scans(self, request, queryset):
@@ -112,7 +87,6 @@ class ScanReportAdmin(ScanScopedAdmin):
 
 @admin.register(Component)
 class ComponentAdmin(ScanScopedAdmin):
-    manifest_path = "report__manifest"
     list_display = ("name", "version", "type", "ecosystem", "license_list", "origin", "report")
     list_filter = ("type", "ecosystem", "origin")
     list_select_related = ("report",)
@@ -128,7 +102,6 @@ class ComponentAdmin(ScanScopedAdmin):
 
 @admin.register(Finding)
 class FindingAdmin(ScanScopedAdmin):
-    manifest_path = "report__manifest"
     list_display = ("vulnerability", "severity", "score", "component", "fixed_version", "report")
     list_filter = ("severity",)
     list_select_related = ("vulnerability", "component", "report")

@@ -8,8 +8,29 @@ snapshot replaces them (`services.rematch`) without re-reading any layer.
 """
 
 from django.db import models
+from django.db.models import Exists, OuterRef, Q
+
+from registry_portal.accounts.permissions import RestrictedQuerySet, repository_q
+from registry_portal.registry.models import RepositoryManifest
 
 from .choices import ScanStatus, Severity, SnapshotStatus
+
+
+class ManifestHeldQuerySet(RestrictedQuerySet):
+    """Scan data is seen where its manifest is: in any repository that holds it."""
+
+    manifest_path = "manifest"
+
+    def restrict_q(self, user, action: str) -> Q:
+        held = RepositoryManifest.objects.filter(
+            repository_q(user, action, path="repository"),
+            manifest=OuterRef(self.manifest_path),
+        )
+        return Q(Exists(held))
+
+
+class ReportPartQuerySet(ManifestHeldQuerySet):
+    manifest_path = "report__manifest"
 
 
 class OsvSnapshot(models.Model):
@@ -154,6 +175,8 @@ class ScanReport(models.Model):
         "(a reader cap hit, a layer skipped). The notes say which layer.",
     )
 
+    objects = ManifestHeldQuerySet.as_manager()
+
     class Meta:
         ordering = ("-queued_at", "-id")
         indexes = [models.Index(fields=("status",), name="scanreport_status_idx")]
@@ -196,6 +219,8 @@ class Component(models.Model):
     licenses = models.JSONField(
         "licenses", default=list, blank=True, help_text="[{raw, spdx, found_in}]"
     )
+
+    objects = ReportPartQuerySet.as_manager()
 
     class Meta:
         ordering = ("type", "name", "version", "id")
@@ -242,6 +267,8 @@ class Finding(models.Model):
     severity = models.CharField("severity", max_length=16, choices=Severity.choices)
     score = models.FloatField("CVSS score", null=True, blank=True)
     fixed_version = models.CharField("fixed in", max_length=255, blank=True)
+
+    objects = ReportPartQuerySet.as_manager()
 
     class Meta:
         ordering = ("id",)

@@ -17,7 +17,7 @@ from datetime import datetime
 
 from django.db.models import Case, Exists, IntegerField, OuterRef, QuerySet, Value, When
 
-from registry_portal.registry.models import Manifest, Repository, RepositoryManifest
+from registry_portal.registry.models import Manifest, RepositoryManifest
 
 from .choices import COUNTED_SEVERITIES, ScanStatus
 from .models import Component, ComponentLicense, Finding, ScanReport
@@ -199,37 +199,4 @@ def repository_scan_reports(*, repository) -> QuerySet[ScanReport]:
         .select_related("manifest", "snapshot")
         .defer("manifest__content", "snapshot__malformed")
         .order_by("-queued_at", "-pk")
-    )
-
-
-def _held_by_repository_visible_to(user, manifest_path: str) -> Exists:
-    return Exists(
-        RepositoryManifest.objects.filter(
-            manifest=OuterRef(manifest_path),
-            repository__in=Repository.objects.visible_to(user).values("pk"),
-        )
-    )
-
-
-def reports_visible_to(*, user) -> QuerySet[ScanReport]:
-    """Reports of the manifests present in a repository this user may see (the API's lists;
-    the same rule as the admin's)."""
-    return ScanReport.objects.filter(_held_by_repository_visible_to(user, "manifest"))
-
-
-def components_visible_to(*, user) -> QuerySet[Component]:
-    """Components of the reports `reports_visible_to` gives."""
-    return Component.objects.filter(_held_by_repository_visible_to(user, "report__manifest"))
-
-
-def findings_visible_to(*, user) -> QuerySet[Finding]:
-    """Findings of the reports `reports_visible_to` gives."""
-    return Finding.objects.filter(_held_by_repository_visible_to(user, "report__manifest"))
-
-
-def report_repositories(*, report: ScanReport) -> QuerySet[Repository]:
-    """The repositories that hold a report's manifest (pushed, tagged, promoted or a child):
-    whoever may push to one of them may retry its scan."""
-    return Repository.objects.filter(manifest_links__manifest=report.manifest_id).select_related(
-        "namespace"
     )

@@ -33,7 +33,7 @@ from django.utils import timezone
 from registry_portal.errors import Conflict, ValidationFailed
 from registry_portal.registry import storage
 from registry_portal.registry.manifests import manifest_effective_artifact_type
-from registry_portal.registry.models import Blob, Manifest
+from registry_portal.registry.models import Blob, Manifest, RepositoryBlob, RepositoryManifest
 
 from . import layer_cache, matching, osv, sbom
 from .catalogers import Component as CatalogComponent
@@ -181,20 +181,45 @@ def image_inventory(*, manifest: Manifest) -> Inventory:
     return inventory
 
 
-def _sbom_referrers(manifest: Manifest) -> list[Manifest]:
-    return [
-        referrer
-        for referrer in Manifest.objects.filter(subject_digest=manifest.digest).order_by("pk")
+def _sbom_referrers(manifest: Manifest) -> list[tuple[Manifest, list[int]]]:
+    """The SBOM referrers of a manifest that count for it, each with the repositories where it
+    counts: those that hold both the referrer and the manifest. A referrer pushed elsewhere,
+    with a subject digest it may not even pull, counts nowhere."""
+    holding = RepositoryManifest.objects.filter(manifest=manifest).values("repository_id")
+    counted = []
+    for referrer in (
+        Manifest.objects.filter(
+            subject_digest=manifest.digest,
+            repository_links__repository_id__in=holding,
+        )
+        .distinct()
+        .order_by("pk")
+    ):
         if sbom.is_sbom_referrer(
             artifact_type=referrer.artifact_type, content=bytes(referrer.content)
+        ):
+            repositories = list(
+                RepositoryManifest.objects.filter(
+                    manifest=referrer, repository_id__in=holding
+                ).values_list("repository_id", flat=True)
+            )
+            counted.append((referrer, repositories))
+    return counted
+
+
+def _read_small_blob(digest: str, *, repositories: list[int]) -> bytes:
+    """A blob of an SBOM, read only if it is linked to one of ``repositories``: the reader
+    never reads a blob the referrer's pusher could not pull."""
+    size = (
+        Blob.objects.filter(
+            digest=digest,
+            pk__in=RepositoryBlob.objects.filter(repository_id__in=repositories).values("blob_id"),
         )
-    ]
-
-
-def _read_small_blob(digest: str) -> bytes:
-    size = Blob.objects.filter(digest=digest).values_list("size", flat=True).first()
+        .values_list("size", flat=True)
+        .first()
+    )
     if size is None or not storage.blob_exists(digest):
-        raise sbom.SbomError(f"blob {digest} is not in the registry's storage")
+        raise sbom.SbomError(f"blob {digest} is not in the referrer's repository")
     if size > settings.SCAN_MAX_SBOM_BYTES:
         raise sbom.SbomError(f"blob {digest} is larger than SCAN_MAX_SBOM_BYTES")
     with storage.blob_open(digest) as handle:
@@ -207,13 +232,13 @@ def sbom_inventory(*, manifest: Manifest) -> Inventory:
     A referrer that cannot be read is noted, not fatal.
     """
     inventory = Inventory()
-    for referrer in _sbom_referrers(manifest):
+    for referrer, repositories in _sbom_referrers(manifest):
         source = f"{SBOM_SOURCE_PREFIX}{referrer.digest}"
         components: list[CatalogComponent] = []
         problems = []
         for digest in sbom.sbom_layer_digests(bytes(referrer.content)):
             try:
-                _, found = sbom.parse_sbom(_read_small_blob(digest))
+                _, found = sbom.parse_sbom(_read_small_blob(digest, repositories=repositories))
             except sbom.SbomError as error:
                 problems.append(f"{digest}: {error}")
                 continue

@@ -13,6 +13,7 @@ from rest_framework import serializers
 from promotions.choices import RuleField, RuleOperator
 from promotions.engine import MAX_VALUE_LENGTH, MAX_VALUES, Outcome
 from promotions.models import PolicyRule, PromotionPolicy, PromotionRecord
+from registry_portal.accounts.choices import Action
 from registry_portal.grammar import is_valid_repository_name
 from registry_portal.registry.filtersets import repository_full_name_q
 from registry_portal.registry.models import Repository
@@ -35,7 +36,7 @@ class RepositoryNameField(serializers.Field):
             self.fail("invalid")
         user = self.context["request"].user
         repository = (
-            Repository.objects.visible_to(user)
+            Repository.objects.restrict(user, Action.PULL)
             .select_related("namespace")
             .filter(repository_full_name_q("", data))
             .first()

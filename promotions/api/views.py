@@ -11,11 +11,11 @@ from rest_framework.response import Response
 
 from promotions import services
 from promotions.filtersets import PromotionPolicyFilterSet, PromotionRecordFilterSet
-from promotions.models import PromotionPolicy
-from promotions.selectors import records_visible_to
+from promotions.models import PromotionPolicy, PromotionRecord
+from registry_portal.accounts.choices import Action
 from registry_portal.api.pagination import CursorPagination
 from registry_portal.api.permissions import PolicySourceReadable, ReadOrAuthenticated
-from registry_portal.errors import ValidationFailed
+from registry_portal.errors import PermissionDenied, ValidationFailed
 from registry_portal.registry.selectors import tag_get
 
 from . import serializers
@@ -64,7 +64,7 @@ class PromotionPolicyViewSet(viewsets.ModelViewSet):
 
     def get_queryset(self):
         return (
-            PromotionPolicy.objects.visible_to(self.request.user)
+            PromotionPolicy.objects.restrict(self.request.user, Action.PULL)
             .select_related("source__namespace", "target__namespace", "created_by", "updated_by")
             .prefetch_related("rules")
         )
@@ -168,6 +168,12 @@ class PromotionPolicyViewSet(viewsets.ModelViewSet):
     @action(detail=True, methods=["post"], filter_backends=[])
     def promote(self, request, pk=None):
         policy = self.get_object()
+        # The right first, then the tag: whoever may not promote learns nothing about which
+        # tags exist (the same 403 for a tag that exists and one that does not).
+        if not PromotionPolicy.objects.restrict(request.user, Action.ADMIN).filter(pk=policy.pk):
+            raise PermissionDenied(
+                "Promoting through a policy needs admin rights on its source and its target."
+            )
         serializer = serializers.PromoteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         tag = tag_get(repository=policy.source, name=serializer.validated_data["tag"])
@@ -192,4 +198,6 @@ class PromotionRecordViewSet(viewsets.ReadOnlyModelViewSet):
     filter_backends = [DjangoFilterBackend]
 
     def get_queryset(self):
-        return records_visible_to(self.request.user).select_related("triggered_by")
+        return PromotionRecord.objects.restrict(self.request.user, Action.PULL).select_related(
+            "triggered_by"
+        )

@@ -6,57 +6,33 @@ manages their organizations, its teams and grants; everyone manages their own to
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 from django.utils.html import format_html
 
-from registry_portal.admin_base import TabularInline
+from registry_portal.admin_base import RestrictedAdminMixin, TabularInline
+from registry_portal.errors import PortalError
 
 from . import services
+from .choices import Action
 from .models import AccessToken, Organization, OrganizationMembership, RepositoryAccess, Team
-from .permissions import organization_is_admin
 
 
-class OrgScopedAdmin(admin.ModelAdmin):
-    """Scopes an admin to the organizations the user administers.
+class OrgScopedAdmin(RestrictedAdminMixin, admin.ModelAdmin):
+    """Scoped to the organizations the user administers: listed, changed and offered as
+    choices through ``restrict(user, ADMIN)``."""
 
-    ``org_path`` is the lookup from the model to its Organization.
-    """
-
-    org_path = "organization"
-
-    def _organization_of(self, obj) -> Organization:
-        for part in self.org_path.split("__"):
-            obj = getattr(obj, part)
-        return obj
-
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        if request.user.is_superuser:
-            return queryset
-        administered = Organization.objects.administered_by(request.user)
-        return queryset.filter(**{f"{self.org_path}__in": administered})
+    view_action = Action.ADMIN
 
     def has_module_permission(self, request):
-        return request.user.is_active and (
-            request.user.is_superuser or Organization.objects.administered_by(request.user).exists()
+        return (
+            request.user.is_active
+            and request.user.is_staff
+            and Organization.objects.restrict(request.user, Action.ADMIN).exists()
         )
-
-    def has_view_permission(self, request, obj=None):
-        if obj is None:
-            return self.has_module_permission(request)
-        return organization_is_admin(request.user, self._organization_of(obj))
-
-    has_change_permission = has_view_permission
-    has_delete_permission = has_view_permission
 
     def has_add_permission(self, request):
         return self.has_module_permission(request)
-
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        # An org admin may only attach things to organizations they administer.
-        if db_field.related_model is Organization and not request.user.is_superuser:
-            kwargs["queryset"] = Organization.objects.administered_by(request.user)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
 class MembershipInline(TabularInline):
@@ -80,21 +56,17 @@ class GrantInline(TabularInline):
 
 @admin.register(Organization)
 class OrganizationAdmin(OrgScopedAdmin):
-    org_path = "pk"
     list_display = ("name", "display_name", "kind", "repository_count", "created_at")
     list_filter = (("owner", admin.EmptyFieldListFilter),)
     search_fields = ("name", "display_name", "owner__username")
     inlines = (MembershipInline, TeamInline)
     readonly_fields = ("created_at",)
 
-    def _organization_of(self, obj):
-        return obj
-
     def get_queryset(self, request):
-        return Organization.objects.administered_by(request.user).select_related("owner")
+        return super().get_queryset(request).select_related("owner")
 
     def has_add_permission(self, request):
-        return request.user.is_superuser
+        return request.user.is_active and request.user.is_superuser
 
     def get_readonly_fields(self, request, obj=None):
         # The name is part of every repository's name: fixed once created.
@@ -144,7 +116,6 @@ class MembershipAdmin(OrgScopedAdmin):
 
 @admin.register(RepositoryAccess)
 class RepositoryAccessAdmin(OrgScopedAdmin):
-    org_path = "team__organization"
     list_display = ("team", "level", "target")
     list_filter = ("level", "team__organization")
     search_fields = ("team__name", "repository__name")
@@ -155,11 +126,27 @@ class RepositoryAccessAdmin(OrgScopedAdmin):
     def target(self, obj):
         return obj.repository or f"every repository of {obj.team.organization}"
 
+    def get_readonly_fields(self, request, obj=None):
+        # A grant is a team's level on a target: to move it, revoke it and grant anew.
+        return ("team", "repository") if obj else ()
+
     def save_model(self, request, obj, form, change):
-        if change:
-            super().save_model(request, obj, form, change)
-        else:
-            services.access_grant(team=obj.team, level=obj.level, repository=obj.repository)
+        """Through the service, which checks again that the user administers the team's
+        organization and that the repository is in it."""
+        try:
+            grant = services.access_grant(
+                actor=request.user, team=obj.team, level=obj.level, repository=obj.repository
+            )
+        except PortalError as error:
+            raise PermissionDenied(error.message) from error
+        obj.pk = grant.pk
+
+    def delete_model(self, request, obj):
+        services.access_revoke(actor=request.user, grant=obj)
+
+    def delete_queryset(self, request, queryset):
+        for grant in queryset.restrict(request.user, Action.ADMIN).select_related("team"):
+            services.access_revoke(actor=request.user, grant=grant)
 
 
 @admin.register(AccessToken)

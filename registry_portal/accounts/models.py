@@ -5,19 +5,13 @@ from django.db import models
 from django.db.models import Q
 
 from .choices import AccessLevel
+from .permissions import (
+    MembershipQuerySet,
+    OrganizationQuerySet,
+    RepositoryAccessQuerySet,
+    TeamQuerySet,
+)
 from .validators import validate_namespace_name
-
-
-class OrganizationQuerySet(models.QuerySet):
-    def administered_by(self, user) -> "OrganizationQuerySet":
-        """Namespaces this user administers (org admin, owner, or superuser)."""
-        if not user.is_authenticated:
-            return self.none()
-        if user.is_superuser:
-            return self.all()
-        return self.filter(
-            Q(owner=user) | Q(memberships__user=user, memberships__is_admin=True)
-        ).distinct()
 
 
 class Organization(models.Model):
@@ -69,6 +63,8 @@ class OrganizationMembership(models.Model):
     is_admin = models.BooleanField("organization admin", default=False)
     created_at = models.DateTimeField("joined", auto_now_add=True)
 
+    objects = MembershipQuerySet.as_manager()
+
     class Meta:
         ordering = ("organization__name", "user__username")
         constraints = [
@@ -94,6 +90,8 @@ class Team(models.Model):
         settings.AUTH_USER_MODEL, related_name="teams", blank=True, verbose_name="members"
     )
     created_at = models.DateTimeField("created", auto_now_add=True)
+
+    objects = TeamQuerySet.as_manager()
 
     class Meta:
         ordering = ("organization__name", "name")
@@ -127,6 +125,8 @@ class RepositoryAccess(models.Model):
         default=AccessLevel.READ_ONLY,
     )
     created_at = models.DateTimeField("granted", auto_now_add=True)
+
+    objects = RepositoryAccessQuerySet.as_manager()
 
     class Meta:
         ordering = ("team__organization__name", "team__name")

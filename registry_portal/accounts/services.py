@@ -14,11 +14,12 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from registry_portal.errors import ValidationFailed
+from registry_portal.errors import PermissionDenied, ValidationFailed
 
 from . import throttling
-from .choices import AccessLevel
+from .choices import AccessLevel, Action
 from .models import AccessToken, Organization, OrganizationMembership, RepositoryAccess, Team
+from .permissions import organization_is_admin, repository_allows
 
 credential_cache = caches["credentials"]
 TOKEN_PREFIX = "rpat_"  # noqa: S105 - a marker, not a secret
@@ -60,8 +61,27 @@ def team_add_member(*, team: Team, user) -> None:
         team.members.add(user)
 
 
-def access_grant(*, team: Team, level: AccessLevel | int, repository=None) -> RepositoryAccess:
-    """Give a team a level on one repository of its organization, or on all of them."""
+def _check_may_grant(actor, team: Team, repository) -> None:
+    """Grants on one repository are for its admins; organization-wide grants for the org's
+    admins. ``actor`` None is the system (management commands, fixtures). Checked here, so
+    every surface (admin, pages, API) obeys it."""
+    if actor is None:
+        return
+    if repository is not None:
+        if not repository_allows(actor, repository, Action.ADMIN):
+            raise PermissionDenied(f"You are not an admin of {repository.full_name}.")
+    elif not organization_is_admin(actor, team.organization):
+        raise PermissionDenied(f"You are not an admin of the organization {team.organization}.")
+
+
+def access_grant(
+    *, team: Team, level: AccessLevel | int, repository=None, actor=None
+) -> RepositoryAccess:
+    """Give a team a level on one repository of its organization, or on all of them.
+
+    ``actor`` must administer the repository, or for every repository the organization
+    (None: the system)."""
+    _check_may_grant(actor, team, repository)
     if repository is not None and repository.namespace_id != team.organization_id:
         raise ValidationFailed(
             "A team can only be given access to repositories of its own organization.",
@@ -80,8 +100,24 @@ def _hash_token(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def access_token_create(*, user, name: str, expires_at: datetime | None = None):
-    """Create a personal access token. Returns ``(token, secret)``; the secret is shown once."""
+def access_token_create(
+    *,
+    user,
+    name: str,
+    expires_at: datetime | None = None,
+    presented_token: AccessToken | None = None,
+):
+    """Create a personal access token. Returns ``(token, secret)``; the secret is shown once.
+
+    Only a password or a browser sign-in may create tokens: a caller who authenticated with a
+    token (``presented_token``) may not, or a short-lived or revocable token could mint itself
+    an heir that outlives it.
+    """
+    if presented_token is not None:
+        raise PermissionDenied(
+            "A personal access token cannot create tokens: sign in with your password (the "
+            "portal's pages or the admin) to create one."
+        )
     name = name.strip()
     if not name:
         raise ValidationFailed("Give the token a name.", field="name")
@@ -115,6 +151,12 @@ def access_token_get(*, secret: str) -> AccessToken | None:
 
 def access_token_user(*, secret: str):
     """The active user a valid, unexpired, unrevoked token belongs to, or None."""
+    token = access_token_valid(secret=secret)
+    return token.user if token is not None else None
+
+
+def access_token_valid(*, secret: str) -> AccessToken | None:
+    """The valid (unexpired, unrevoked, of an active user) token of a secret, or None."""
     if not secret.startswith(TOKEN_PREFIX):
         return None
     token = (
@@ -127,7 +169,7 @@ def access_token_user(*, secret: str):
         return None
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
         AccessToken.objects.filter(pk=token.pk).update(last_used_at=now)
-    return token.user
+    return token
 
 
 def access_token_purge(*, older_than: timedelta) -> int:
@@ -188,8 +230,9 @@ def team_delete(*, team: Team) -> None:
     team.delete()
 
 
-def access_revoke(*, grant: RepositoryAccess) -> None:
-    """Remove a team's grant."""
+def access_revoke(*, grant: RepositoryAccess, actor=None) -> None:
+    """Remove a team's grant; ``actor`` needs the same rights as to give it."""
+    _check_may_grant(actor, grant.team, grant.repository)
     grant.delete()
 
 

@@ -3,8 +3,8 @@ organization pages (repositories, teams) and team pages where org admins manage 
 and grants.
 
 Everything shown is what the permission function allows: repositories come from
-``Repository.objects.visible_to``; an organization is shown to its members and to those
-who may see one of its repositories, and is a 404 for anyone else; teams are shown to
+``Repository.objects.restrict(user, action)``; an organization is shown to its members and to
+those who may see one of its repositories, and is a 404 for anyone else; teams are shown to
 members; only org admins get (and may post) the management forms.
 """
 
@@ -26,6 +26,7 @@ from registry_portal.registry.filtersets import RepositoryFilterSet
 from registry_portal.registry.models import Repository, Tag
 
 from . import services
+from .choices import Action
 from .forms import LoginForm, TeamCreateForm, TeamGrantForm, TeamMemberForm
 from .models import Organization, OrganizationMembership, RepositoryAccess, Team
 from .permissions import organization_is_admin
@@ -74,14 +75,16 @@ class HomeView(LoginRequiredMixin, TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         user = self.request.user
-        administered = Organization.objects.administered_by(user)
+        administered = Organization.objects.restrict(user, Action.ADMIN)
         organizations = (
             Organization.objects.filter(Q(memberships__user=user) | Q(owner=user))
             .distinct()
             .annotate(is_admin=Exists(administered.filter(pk=OuterRef("pk"))))
             .order_by("name")
         )
-        search, query, page = repository_page(self.request, Repository.objects.visible_to(user))
+        search, query, page = repository_page(
+            self.request, Repository.objects.restrict(user, Action.PULL)
+        )
         context.update(organizations=organizations, search=search, query=query, page=page)
         return context
 
@@ -102,7 +105,9 @@ class OrganizationMixin(LoginRequiredMixin):
             ).exists()
         )
         if not self.is_member and not (
-            Repository.objects.visible_to(user).filter(namespace=self.organization).exists()
+            Repository.objects.restrict(user, Action.PULL)
+            .filter(namespace=self.organization)
+            .exists()
         ):
             raise Http404("No such organization.")
         return super().dispatch(request, *args, **kwargs)
@@ -130,14 +135,14 @@ class OrganizationView(OrganizationMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        visible = Repository.objects.visible_to(self.request.user).filter(
+        visible = Repository.objects.restrict(self.request.user, Action.PULL).filter(
             namespace=self.organization
         )
         search, query, page = repository_page(self.request, visible)
         context.update(search=search, query=query, page=page)
         if self.is_member:
             context["teams"] = Team.objects.filter(organization=self.organization).prefetch_related(
-                "members", Prefetch("grants", queryset=_grants())
+                "members", Prefetch("grants", queryset=_grants(self.request.user))
             )
         context.setdefault("team_form", TeamCreateForm())
         return context
@@ -160,9 +165,12 @@ class OrganizationView(OrganizationMixin, TemplateView):
         return self.render_to_response(self.get_context_data(team_form=form), status=400)
 
 
-def _grants():
-    return RepositoryAccess.objects.select_related("repository__namespace").order_by(
-        "repository__name"
+def _grants(user):
+    """The grants a user may see (not those on repositories they may not pull)."""
+    return (
+        RepositoryAccess.objects.restrict(user, Action.PULL)
+        .select_related("repository__namespace")
+        .order_by("repository__name")
     )
 
 
@@ -178,7 +186,9 @@ class TeamView(OrganizationMixin, TemplateView):
         if not self.is_member:
             raise Http404("No such team.")
         return get_object_or_404(
-            Team.objects.prefetch_related("members", Prefetch("grants", queryset=_grants())),
+            Team.objects.prefetch_related(
+                "members", Prefetch("grants", queryset=_grants(self.request.user))
+            ),
             organization=self.organization,
             name=self.kwargs["team"],
         )
@@ -206,6 +216,7 @@ class TeamView(OrganizationMixin, TemplateView):
             if form.is_valid():
                 try:
                     services.access_grant(
+                        actor=request.user,
                         team=team,
                         level=form.cleaned_data["level"],
                         repository=form.cleaned_data["repository"],
@@ -225,7 +236,7 @@ class TeamView(OrganizationMixin, TemplateView):
             return HttpResponseRedirect(team_url(team))
         if action == "revoke":
             grant = get_object_or_404(team.grants, pk=request.POST.get("grant"))
-            services.access_revoke(grant=grant)
+            services.access_revoke(actor=request.user, grant=grant)
             messages.success(request, f"The grant of {team.name} was removed.")
             return HttpResponseRedirect(team_url(team))
         if action == "delete":

@@ -15,7 +15,7 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.exceptions import AuthenticationFailed, Throttled
 
 from registry_portal.accounts import throttling
-from registry_portal.accounts.services import access_token_user
+from registry_portal.accounts.services import access_token_valid
 
 LOCKED_OUT = "Too many failed sign-in attempts from this address."
 
@@ -38,12 +38,12 @@ class AccessTokenAuthentication(BaseAuthentication):
             secret = parts[1].decode("ascii")
         except UnicodeDecodeError:
             secret = None
-        user = access_token_user(secret=secret) if secret is not None else None
-        if user is None:
+        token = access_token_valid(secret=secret) if secret is not None else None
+        if token is None:
             if throttling.record_failure(django_request, username=None, sender=__name__):
                 raise Throttled(wait=throttling.retry_after_seconds(), detail=LOCKED_OUT)
             raise AuthenticationFailed("The token is not valid: unknown, revoked or expired.")
-        return user, None
+        return token.user, token  # request.auth: the token, which may not create tokens
 
     def authenticate_header(self, request) -> str:
         return 'Bearer realm="api"'

@@ -1,8 +1,8 @@
 """DRF permission classes. They only ask ``accounts.permissions``: no rule is decided here.
 
-Visibility is the queryset's job (``Repository.objects.visible_to``): an object a caller may
-not see is never found, so it is a 404 and not a 403. These classes decide what a caller who
-can see an object may do to it.
+Visibility is the queryset's job (``<Model>.objects.restrict(user, action)``): an object a
+caller may not see is never found, so it is a 404 and not a 403. These classes decide what a
+caller who can see an object may do to it.
 """
 
 from rest_framework.permissions import SAFE_METHODS, BasePermission

@@ -5,45 +5,21 @@ see the repositories the permission function lets them see, and change only wher
 admins.
 """
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.utils.html import format_html
 
 from registry_portal.accounts.choices import Action
 from registry_portal.accounts.models import Organization
-from registry_portal.accounts.permissions import (
-    namespace_may_create_repository,
-    repository_allows,
+from registry_portal.admin_base import (
+    ReadOnlyAdmin,
+    RestrictedAdminMixin,
+    RestrictedReadOnlyAdmin,
 )
-from registry_portal.admin_base import ReadOnlyAdmin
+from registry_portal.errors import PortalError
 
+from . import services
 from .models import Blob, Manifest, Repository, Tag, TagEvent, Upload
-
-
-class RepositoryScopedAdmin(admin.ModelAdmin):
-    """Scoped to repositories the user may see; ``repo_path`` leads from the row to them."""
-
-    repo_path = "repository"
-
-    def _repository_of(self, obj) -> Repository:
-        return getattr(obj, self.repo_path) if self.repo_path else obj
-
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        if request.user.is_superuser:
-            return queryset
-        visible = Repository.objects.visible_to(request.user)
-        if not self.repo_path:
-            return queryset.filter(pk__in=visible.values("pk"))
-        return queryset.filter(**{f"{self.repo_path}__in": visible.values("pk")})
-
-    def has_module_permission(self, request):
-        return request.user.is_active and request.user.is_staff
-
-    def has_view_permission(self, request, obj=None):
-        if obj is None:
-            return self.has_module_permission(request)
-        return repository_allows(request.user, self._repository_of(obj), Action.PULL)
 
 
 class TagInline(admin.TabularInline):
@@ -71,8 +47,7 @@ def _provenance_text(provenance) -> str:
 
 
 @admin.register(Repository)
-class RepositoryAdmin(RepositoryScopedAdmin):
-    repo_path = ""
+class RepositoryAdmin(RestrictedAdminMixin, admin.ModelAdmin):
     list_display = ("full_name", "is_public", "immutable_tags", "tag_count", "updated_at")
     list_filter = ("is_public", "immutable_tags", "namespace")
     search_fields = ("name", "namespace__name", "description")
@@ -86,29 +61,44 @@ class RepositoryAdmin(RepositoryScopedAdmin):
             return ("namespace", "name", *self.readonly_fields)
         return self.readonly_fields
 
-    def has_change_permission(self, request, obj=None):
-        if obj is None:
-            return self.has_module_permission(request)
-        return repository_allows(request.user, obj, Action.ADMIN)
-
-    has_delete_permission = has_change_permission
-
     def has_add_permission(self, request):
         return (
-            request.user.is_superuser or Organization.objects.administered_by(request.user).exists()
+            self.has_module_permission(request)
+            and Organization.objects.restrict(request.user, Action.ADMIN).exists()
         )
 
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if db_field.name == "namespace" and not request.user.is_superuser:
-            kwargs["queryset"] = Organization.objects.administered_by(request.user)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
-
     def save_model(self, request, obj, form, change):
-        if not change:
-            if not namespace_may_create_repository(request.user, obj.namespace.name):
-                raise PermissionDenied("You may not create repositories in this namespace.")
-            obj.created_by = request.user
-        super().save_model(request, obj, form, change)
+        """Through the services, which check the namespace (create) and admin (change)."""
+        try:
+            if change:
+                if not self.allows(request, obj, Action.ADMIN):
+                    raise PermissionDenied("You are not an admin of this repository.")
+                # The form has already set the new values on obj: compare from the row.
+                services.repository_update(
+                    repository=Repository.objects.get(pk=obj.pk),
+                    is_public=obj.is_public,
+                    immutable_tags=obj.immutable_tags,
+                    description=obj.description,
+                )
+            else:
+                created = services.repository_create_in_namespace(
+                    actor=request.user,
+                    namespace_name=obj.namespace.name,
+                    name=obj.name,
+                    is_public=obj.is_public,
+                    immutable_tags=obj.immutable_tags,
+                    description=obj.description,
+                )
+                obj.pk, obj.created_by, obj.created_at = (
+                    created.pk,
+                    created.created_by,
+                    created.created_at,
+                )
+        except PortalError as error:
+            raise PermissionDenied(error.message) from error
+
+    def delete_model(self, request, obj):
+        services.repository_delete(repository=obj)
 
     @admin.display(description="name", ordering="name")
     def full_name(self, obj):
@@ -120,7 +110,7 @@ class RepositoryAdmin(RepositoryScopedAdmin):
 
 
 @admin.register(Tag)
-class TagAdmin(RepositoryScopedAdmin, ReadOnlyAdmin):
+class TagAdmin(RestrictedReadOnlyAdmin):
     list_display = ("__str__", "short_digest", "pushed_by", "pushed_at", "promoted_from")
     list_filter = ("repository__namespace", ("provenance", admin.EmptyFieldListFilter))
     search_fields = ("name", "repository__name", "manifest__digest")
@@ -129,19 +119,25 @@ class TagAdmin(RepositoryScopedAdmin, ReadOnlyAdmin):
     date_hierarchy = "pushed_at"
 
     def has_delete_permission(self, request, obj=None):
-        return obj is not None and repository_allows(request.user, obj.repository, Action.DELETE)
+        # The bulk action is offered; each row is checked again, and the service has the
+        # last word (immutable tags, REGISTRY_DELETE_ENABLED).
+        if obj is None:
+            return self.has_module_permission(request)
+        return self.allows(request, obj, Action.DELETE)
 
     def delete_model(self, request, obj):
-        from .services import tag_delete
-
-        tag_delete(tag=obj, actor=request.user)
+        try:
+            services.tag_delete(tag=obj, actor=request.user)
+        except PortalError as error:
+            raise PermissionDenied(error.message) from error
 
     def delete_queryset(self, request, queryset):
-        from .services import tag_delete
-
-        for tag in queryset.select_related("manifest", "repository"):
-            if repository_allows(request.user, tag.repository, Action.DELETE):
-                tag_delete(tag=tag, actor=request.user)
+        allowed = queryset.restrict(request.user, Action.DELETE)
+        for tag in allowed.select_related("manifest", "repository__namespace"):
+            try:
+                services.tag_delete(tag=tag, actor=request.user)
+            except PortalError as error:
+                self.message_user(request, f"{tag}: {error.message}", messages.ERROR)
 
     @admin.display(description="digest")
     def short_digest(self, obj):
@@ -153,7 +149,7 @@ class TagAdmin(RepositoryScopedAdmin, ReadOnlyAdmin):
 
 
 @admin.register(TagEvent)
-class TagEventAdmin(RepositoryScopedAdmin, ReadOnlyAdmin):
+class TagEventAdmin(RestrictedReadOnlyAdmin):
     list_display = ("created_at", "repository", "tag_name", "old_digest", "new_digest", "actor")
     list_filter = ("repository__namespace",)
     search_fields = ("tag_name", "repository__name", "old_digest", "new_digest")
@@ -162,27 +158,12 @@ class TagEventAdmin(RepositoryScopedAdmin, ReadOnlyAdmin):
 
 
 @admin.register(Manifest)
-class ManifestAdmin(ReadOnlyAdmin):
+class ManifestAdmin(RestrictedReadOnlyAdmin):
     list_display = ("digest", "media_type", "size", "artifact_type", "created_at")
     list_filter = ("media_type",)
     search_fields = ("digest", "subject_digest", "config_digest")
     exclude = ("content", "blobs", "children")
     readonly_fields = ("pretty_content",)
-
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        if request.user.is_superuser:
-            return queryset
-        visible = Repository.objects.visible_to(request.user).values("pk")
-        return queryset.filter(repository_links__repository__in=visible).distinct()
-
-    def has_module_permission(self, request):
-        return request.user.is_active and request.user.is_staff
-
-    def has_view_permission(self, request, obj=None):
-        return self.has_module_permission(request) and (
-            obj is None or self.get_queryset(request).filter(pk=obj.pk).exists()
-        )
 
     @admin.display(description="content")
     def pretty_content(self, obj):

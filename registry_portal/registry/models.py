@@ -7,36 +7,30 @@ from django.db import models
 from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
 
-from registry_portal.accounts.choices import AccessLevel
+from registry_portal.accounts.permissions import (
+    RepositoryQuerySet,
+    RestrictedQuerySet,
+    repository_q,
+)
 
 from .validators import validate_digest, validate_media_type, validate_repository_path, validate_tag
 
 
-class RepositoryQuerySet(models.QuerySet):
-    def visible_to(self, user) -> "RepositoryQuerySet":
-        """Repositories this user may at least pull: the list form of the permission function.
+class ManifestQuerySet(RestrictedQuerySet):
+    """Content-addressed manifests are seen where they are present: in any repository that
+    holds them."""
 
-        It must agree with ``accounts.permissions.repository_access_level`` (a test checks it).
-        """
-        from registry_portal.accounts.models import OrganizationMembership, RepositoryAccess
+    def restrict_q(self, user, action: str) -> Q:
+        held = RepositoryManifest.objects.filter(
+            repository_q(user, action, path="repository"), manifest=OuterRef("pk")
+        )
+        return Q(Exists(held))
 
-        if user is None or not user.is_authenticated or not user.is_active:
-            return self.filter(is_public=True)
-        if user.is_superuser:
-            return self.all()
-        org_admin = OrganizationMembership.objects.filter(
-            organization=OuterRef("namespace"), user=user, is_admin=True
-        )
-        granted = RepositoryAccess.objects.filter(
-            Q(repository=OuterRef("pk"))
-            | Q(repository__isnull=True, team__organization=OuterRef("namespace")),
-            team__members=user,
-            team__organization=OuterRef("namespace"),
-            level__gte=AccessLevel.READ_ONLY,
-        )
-        return self.filter(
-            Q(is_public=True) | Q(namespace__owner=user) | Exists(org_admin) | Exists(granted)
-        )
+
+class InRepositoryQuerySet(RestrictedQuerySet):
+    """Rows of one repository (tags, their history): its permission is theirs."""
+
+    repository_paths = ("repository",)
 
 
 class Repository(models.Model):
@@ -150,6 +144,8 @@ class Manifest(models.Model):
     children = models.ManyToManyField("self", symmetrical=False, related_name="parents", blank=True)
     created_at = models.DateTimeField("created", auto_now_add=True)
 
+    objects = ManifestQuerySet.as_manager()
+
     class Meta:
         ordering = ("-created_at",)
 
@@ -203,6 +199,8 @@ class Tag(models.Model):
         "policy and time. Cleared by a later push.",
     )
 
+    objects = InRepositoryQuerySet.as_manager()
+
     class Meta:
         ordering = ("repository", "name")
         constraints = [
@@ -244,6 +242,8 @@ class TagEvent(models.Model):
     )
     provenance = models.JSONField("provenance", null=True, blank=True)
     created_at = models.DateTimeField("when", auto_now_add=True, db_index=True)
+
+    objects = InRepositoryQuerySet.as_manager()
 
     class Meta:
         ordering = ("-created_at", "-id")

@@ -156,7 +156,7 @@ def decorate_tags(*, tags: list[Tag], user) -> list[Tag]:
             by_name |= Q(namespace__name=namespace, name=name)
         visible_sources = {
             f"{namespace}/{name}"
-            for namespace, name in Repository.objects.visible_to(user)
+            for namespace, name in Repository.objects.restrict(user, Action.PULL)
             .filter(by_name)
             .values_list("namespace__name", "name")
         }
@@ -310,6 +310,7 @@ class RepositorySettingsView(RepositoryPageMixin, TemplateView):
         if form.is_valid():
             try:
                 account_services.access_grant(
+                    actor=self.request.user,
                     team=form.cleaned_data["team"],
                     level=form.cleaned_data["level"],
                     repository=self.repository,
@@ -362,7 +363,7 @@ class RepositoryAccessRevokeView(RepositoryPageMixin, View):
             pk=kwargs["grant_id"],
             repository=self.repository,
         )
-        account_services.access_revoke(grant=grant)
+        account_services.access_revoke(actor=request.user, grant=grant)
         messages.success(request, f"{grant.team.name} no longer has its grant here.")
         return HttpResponseRedirect(self.tab_url("settings"))
 

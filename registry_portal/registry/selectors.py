@@ -9,6 +9,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Collate, Concat
 
 from registry_portal import grammar
+from registry_portal.accounts.choices import Action
 
 from .models import Blob, Manifest, Repository, RepositoryBlob, Tag, Upload
 
@@ -77,7 +78,7 @@ def tag_names_page(*, repository: Repository, limit: int | None, last: str = "")
 
 def catalog_page(*, user, limit: int | None, last: str = "") -> list[str]:
     """Full names of the repositories the user may see, in lexical order after ``last``."""
-    names = Repository.objects.visible_to(user).annotate(
+    names = Repository.objects.restrict(user, Action.PULL).annotate(
         full_name_sort=_lexical(Concat(F("namespace__name"), Value("/"), F("name")))
     )
     if last:

@@ -31,6 +31,7 @@ from registry_portal.accounts.permissions import (
     personal_namespace_name,
 )
 from registry_portal.errors import (
+    Conflict,
     NotFound,
     PermissionDenied,
     TagImmutable,
@@ -111,18 +112,28 @@ def repository_get_or_create_for_push(*, full_name: str, user) -> Repository:
             return existing
 
 
-def manifest_link(*, repository: Repository, manifest: Manifest) -> None:
-    """Make a manifest, its child manifests and their blobs present in a repository.
+def manifest_link(
+    *, repository: Repository, manifest: Manifest, source: Repository | None = None
+) -> None:
+    """Make a manifest and its child manifests present in a repository, with those of their
+    blobs that ``source`` may use (a promotion's or mirror's source; by default the repository
+    itself, whose blobs a push has checked).
 
-    References only: no bytes are copied. Idempotent.
+    A manifest row is shared by everyone who pushed the same bytes, so its blob list is never
+    a reason to link a blob by itself: that would hand out another repository's layers to
+    whoever re-pushes its manifest. References only: no bytes are copied. Idempotent.
     """
+    source = source if source is not None else repository
     manifests = [manifest, *manifest.children.all()]
     RepositoryManifest.objects.bulk_create(
         [RepositoryManifest(repository=repository, manifest=m) for m in manifests],
         ignore_conflicts=True,
     )
+    if source.pk == repository.pk:
+        return
     blob_ids = Manifest.blobs.through.objects.filter(
-        manifest_id__in=[m.pk for m in manifests]
+        manifest_id__in=[m.pk for m in manifests],
+        blob_id__in=RepositoryBlob.objects.filter(repository=source).values("blob_id"),
     ).values_list("blob_id", flat=True)
     RepositoryBlob.objects.bulk_create(
         [RepositoryBlob(repository=repository, blob_id=blob_id) for blob_id in set(blob_ids)],
@@ -138,8 +149,12 @@ def tag_set(
     manifest: Manifest,
     actor=None,
     provenance: dict | None = None,
+    source: Repository | None = None,
 ) -> Tag:
     """Create or move a tag: the only writer of tags.
+
+    The manifest is linked into the repository with the blobs ``source`` may use (a
+    promotion's source; by default the repository's own, which a push has checked).
 
     Records the move in the tag history and refuses to move a tag of a repository with
     immutable tags. A push (``provenance=None``) clears a promotion's provenance. The tag is
@@ -150,7 +165,7 @@ def tag_set(
         raise ValidationFailed(
             f"{name[:140]!r} is not a valid tag: use {grammar.TAG_RULES}.", field="tag"
         )
-    manifest_link(repository=repository, manifest=manifest)
+    manifest_link(repository=repository, manifest=manifest, source=source)
     now = timezone.now()
     tag = Tag.objects.select_for_update().filter(repository=repository, name=name).first()
     if tag is None:
@@ -200,9 +215,23 @@ def tag_set(
     return tag
 
 
+def _check_delete_enabled() -> None:
+    if not settings.REGISTRY_DELETE_ENABLED:
+        raise DeleteDisabled()
+
+
 @transaction.atomic
 def tag_delete(*, tag: Tag, actor=None) -> None:
-    """Delete a tag and record it in the history."""
+    """Delete a tag and record it in the history.
+
+    The rules of every surface live here: deletion must be enabled
+    (``REGISTRY_DELETE_ENABLED``) and the repository's tags must not be immutable."""
+    _check_delete_enabled()
+    if tag.repository.immutable_tags:
+        raise TagImmutable(
+            f"The tag '{tag.name}' is immutable in {tag.repository.full_name}: "
+            "it cannot be deleted."
+        )
     TagEvent.objects.create(
         repository=tag.repository,
         tag_name=tag.name,
@@ -213,6 +242,12 @@ def tag_delete(*, tag: Tag, actor=None) -> None:
 
 
 # --- Errors of the data path (each names its OCI code for /v2/) ------------------------------
+
+
+class DeleteDisabled(Conflict):
+    oci_code = "UNSUPPORTED"
+    oci_status = 405
+    default_message = "Deletion is disabled on this registry."
 
 
 class DigestInvalid(ValidationFailed):
@@ -509,6 +544,7 @@ def upload_mount(*, repository: Repository, digest: str, source: Repository) -> 
 
 def blob_delete(*, repository: Repository, digest: str) -> None:
     """Unlink a blob from a repository; its bytes go with garbage collection."""
+    _check_delete_enabled()
     _digest_check(digest)
     deleted, _ = RepositoryBlob.objects.filter(repository=repository, blob__digest=digest).delete()
     if not deleted:
@@ -560,7 +596,9 @@ def _manifest_blob_ids(*, repository: Repository, parsed) -> list[int]:
     for descriptor in descriptors:
         size = present.get(descriptor.digest)
         if size is None:
-            if not descriptor.urls:  # non-distributable layers with urls are not checked
+            # A non-distributable layer (with urls) may be absent: it is then fetched from its
+            # urls by clients, and never linked here, whatever blob has its digest.
+            if not descriptor.urls:
                 missing.append(descriptor.digest)
         elif size != descriptor.size:
             raise ManifestInvalid(
@@ -668,7 +706,7 @@ def referrer_follow_promotions(*, repository: Repository, referrer: Manifest) ->
         for tag in promoted:
             if tag.repository_id not in reached:
                 reached.add(tag.repository_id)
-                manifest_link(repository=tag.repository, manifest=referrer)
+                manifest_link(repository=tag.repository, manifest=referrer, source=repository)
                 frontier.append(tag.repository.full_name)
     return len(reached)
 
@@ -709,6 +747,7 @@ def manifest_delete(*, repository: Repository, reference: str, actor=None) -> No
     collection. A tag is looked up by name without the grammar check, so that a tag stored
     before the check existed can still be deleted.
     """
+    _check_delete_enabled()
     if grammar.is_digest_reference(reference):
         _digest_check(reference)
         link = RepositoryManifest.objects.filter(

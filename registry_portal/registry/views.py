@@ -13,6 +13,7 @@ import re
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.db import transaction
 from django.http import FileResponse, HttpResponse, HttpResponseRedirect
 from django.utils.decorators import method_decorator
 from django.views import View
@@ -185,8 +186,11 @@ class RepositoryView(RegistryView):
     # Methods that may create the repository on first push.
     creates_repository: frozenset[str] = frozenset()
 
+    def needed_actions(self, request) -> frozenset[str] | None:
+        return ACTIONS_BY_METHOD.get(request.method)
+
     def scope_for(self, request, kwargs) -> str | None:
-        actions = ACTIONS_BY_METHOD.get(request.method)
+        actions = self.needed_actions(request)
         name = kwargs.get("name", "")
         return self.challenge_scope(request, name, actions) if actions and name else None
 
@@ -209,8 +213,7 @@ class RepositoryView(RegistryView):
                 f"Repositories live in a namespace: push to '<namespace>/{name}', where the "
                 "namespace is an organization or your username.",
             )
-        self.check_enabled(request)
-        needed = ACTIONS_BY_METHOD[request.method]
+        needed = self.needed_actions(request)
         self.caller = auth.caller_authenticate(request)
         self.repository = selectors.repository_get_by_full_name(full_name=name)
         actions = self.caller.repository_actions(name, self.repository)
@@ -220,21 +223,24 @@ class RepositoryView(RegistryView):
                 scope=self.challenge_scope(request, name, needed),
                 message=f"You may not {'/'.join(sorted(needed))} {name}.",
             )
+        self.name = name
         if self.repository is None:
             if request.method not in self.creates_repository:
                 raise OCIError("NAME_UNKNOWN", f"The repository {name} does not exist.")
-            self.repository = services.repository_get_or_create_for_push(
-                full_name=name, user=self.caller.user
-            )
-        self.name = name
+            # A first push creates the repository with what it pushes, or not at all: an
+            # invalid manifest leaves no empty repository behind.
+            with transaction.atomic():
+                self.repository = services.repository_get_or_create_for_push(
+                    full_name=name, user=self.caller.user
+                )
+                response = super().handle(request, *args, **kwargs)
+                if response.status_code >= 400:
+                    transaction.set_rollback(True)
+                return response
         return super().handle(request, *args, **kwargs)
 
     def _allowed_methods_lower(self) -> set[str]:
         return {m.lower() for m in self._allowed_methods()}
-
-    def check_enabled(self, request) -> None:
-        if request.method == "DELETE" and not settings.REGISTRY_DELETE_ENABLED:
-            raise OCIError("UNSUPPORTED", "Deletion is disabled on this registry.")
 
 
 def _check_reference(reference: str) -> None:
@@ -534,8 +540,11 @@ class UploadView(RepositoryView):
         services.upload_cancel(upload=upload)
         return _empty(204)
 
-    def check_enabled(self, request) -> None:
-        """Cancelling an upload is not a deletion of content: always allowed."""
+    def needed_actions(self, request) -> frozenset[str] | None:
+        """Cancelling an upload is part of pushing, not a deletion of content."""
+        if request.method == "DELETE":
+            return ACTIONS_BY_METHOD["PUT"]
+        return super().needed_actions(request)
 
 
 class TagsListView(RepositoryView):

@@ -5,19 +5,15 @@ in no repository the caller may see is a 404)."""
 from rest_framework.permissions import BasePermission
 
 from registry_portal.accounts.choices import Action
-from registry_portal.accounts.permissions import platform_is_admin, repository_allows
+from registry_portal.accounts.permissions import platform_is_admin
 from registry_portal.api.permissions import ReadOrAuthenticated
-from scanning.selectors import report_repositories
 
 
 class PushToHoldingRepository(ReadOrAuthenticated):
     """Retrying a scan needs push on a repository that holds the report's manifest."""
 
     def has_object_permission(self, request, view, obj) -> bool:
-        return any(
-            repository_allows(request.user, repository, Action.PUSH)
-            for repository in report_repositories(report=obj)
-        )
+        return type(obj).objects.restrict(request.user, Action.PUSH).filter(pk=obj.pk).exists()
 
 
 class Superuser(BasePermission):

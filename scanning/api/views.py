@@ -10,13 +10,13 @@ from rest_framework.decorators import action
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
+from registry_portal.accounts.choices import Action
 from registry_portal.api.pagination import CursorPagination
 from registry_portal.api.permissions import Authenticated, ReadOrAuthenticated
 from registry_portal.registry.models import Repository, RepositoryManifest
 from scanning import services
 from scanning.filtersets import ComponentFilterSet, FindingFilterSet, ScanReportFilterSet
-from scanning.models import OsvSnapshot
-from scanning.selectors import components_visible_to, findings_visible_to, reports_visible_to
+from scanning.models import Component, Finding, OsvSnapshot, ScanReport
 
 from . import serializers
 from .permissions import PushToHoldingRepository, Superuser
@@ -53,13 +53,13 @@ class ScanReportViewSet(viewsets.ReadOnlyModelViewSet):
         user = self.request.user
         visible_links = (
             RepositoryManifest.objects.filter(
-                repository__in=Repository.objects.visible_to(user).values("pk")
+                repository__in=Repository.objects.restrict(user, Action.PULL).values("pk")
             )
             .select_related("repository__namespace")
             .order_by("repository__namespace__name", "repository__name")
         )
         return (
-            reports_visible_to(user=user)
+            ScanReport.objects.restrict(user, Action.PULL)
             .select_related("manifest")
             .defer("manifest__content")
             .prefetch_related(
@@ -113,7 +113,7 @@ class ComponentViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         return (
-            components_visible_to(user=self.request.user)
+            Component.objects.restrict(self.request.user, Action.PULL)
             .select_related("report__manifest")
             .defer("report__manifest__content")
             .prefetch_related("license_ids")
@@ -138,7 +138,7 @@ class FindingViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         return (
-            findings_visible_to(user=self.request.user)
+            Finding.objects.restrict(self.request.user, Action.PULL)
             .select_related("report__manifest", "component", "vulnerability")
             .defer("report__manifest__content", "vulnerability__raw")
         )

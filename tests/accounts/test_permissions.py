@@ -1,6 +1,6 @@
 """The permission matrix: every kind of user × public/private × pull/push/delete/admin.
 
-``repository_actions`` is THE answer; ``Repository.objects.visible_to`` must agree with it.
+``repository_actions`` is THE answer; ``Repository.objects.restrict`` must agree with it.
 """
 
 import pytest
@@ -91,9 +91,9 @@ def test_matrix(world, kind, on_private, on_public, visibility, action):
 
 
 @pytest.mark.parametrize(("kind", "on_private", "on_public"), MATRIX)
-def test_visible_to_agrees_with_the_permission_function(world, kind, on_private, on_public):
+def test_restrict_agrees_with_the_permission_function(world, kind, on_private, on_public):
     users, _ = world
-    visible = set(Repository.objects.visible_to(users[kind]))
+    visible = set(Repository.objects.restrict(users[kind], "pull"))
     expected = {r for r in Repository.objects.all() if repository_actions(users[kind], r)}
     assert visible == expected
 

@@ -7,7 +7,6 @@ read-only and read-write → the reading tabs, 403 on the admin pages and action
 import pytest
 
 from promotions import services as promotion_services
-from promotions.forms import administered_repositories
 from promotions.models import PromotionPolicy
 from registry_portal.accounts.permissions import repository_allows
 from registry_portal.registry.models import Repository
@@ -153,7 +152,7 @@ def test_incoming_policies_show_only_visible_ones(world, login, policy):
 
 
 @pytest.mark.parametrize("user", USERS)
-def test_administered_repositories_agrees_with_the_permission_function(world, user):
-    listed = set(administered_repositories(world[user]))
+def test_restrict_admin_agrees_with_the_permission_function(world, user):
+    listed = set(Repository.objects.restrict(world[user], "admin"))
     for repository in Repository.objects.all():
         assert (repository in listed) == repository_allows(world[user], repository, "admin")

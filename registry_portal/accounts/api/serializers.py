@@ -4,7 +4,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from rest_framework import serializers
 
-from registry_portal.accounts.choices import AccessLevel
+from registry_portal.accounts.choices import AccessLevel, Action
 from registry_portal.accounts.models import (
     AccessToken,
     Organization,
@@ -63,11 +63,21 @@ class MembershipWriteSerializer(serializers.Serializer):
     is_admin = serializers.BooleanField(default=False)
 
 
+class AdministeredOrganizationField(serializers.SlugRelatedField):
+    """An organization the caller administers, by name: one the caller may not manage is
+    "does not exist", as one that does not (no existence oracle)."""
+
+    def get_queryset(self):
+        request = self.context.get("request")
+        user = request.user if request is not None else None
+        return Organization.objects.restrict(user, Action.ADMIN)
+
+
 class TeamSerializer(serializers.ModelSerializer):
-    organization = serializers.SlugRelatedField(
+    organization = AdministeredOrganizationField(
         slug_field="name",
-        queryset=Organization.objects.all(),
-        help_text="The organization's name; set on creation only.",
+        queryset=Organization.objects.none(),
+        help_text="The organization's name (one you administer); set on creation only.",
     )
     members = serializers.SlugRelatedField(
         slug_field="username",

@@ -1,4 +1,4 @@
-"""Views of the accounts API: declarations. Reads are restricted by the selectors, writes
+"""Views of the accounts API: declarations. Reads are restricted by ``restrict()``, writes
 checked by ``registry_portal.api.permissions`` and carried out by ``accounts.services``."""
 
 from django.contrib.auth import get_user_model
@@ -11,17 +11,19 @@ from rest_framework.generics import RetrieveAPIView
 from rest_framework.response import Response
 
 from registry_portal.accounts import services
+from registry_portal.accounts.choices import Action
 from registry_portal.accounts.filtersets import (
     AccessTokenFilterSet,
     OrganizationFilterSet,
     RepositoryAccessFilterSet,
     TeamFilterSet,
 )
-from registry_portal.accounts.models import AccessToken, Organization, OrganizationMembership
-from registry_portal.accounts.selectors import (
-    grants_visible_to,
-    organizations_visible_to,
-    teams_visible_to,
+from registry_portal.accounts.models import (
+    AccessToken,
+    Organization,
+    OrganizationMembership,
+    RepositoryAccess,
+    Team,
 )
 from registry_portal.api.permissions import (
     Authenticated,
@@ -60,7 +62,7 @@ class OrganizationViewSet(
     ordering = ("name",)
 
     def get_queryset(self):
-        return organizations_visible_to(self.request.user)
+        return Organization.objects.restrict(self.request.user, Action.PULL)
 
     def get_serializer_class(self):
         if self.action in ("update", "partial_update"):
@@ -162,7 +164,7 @@ class TeamViewSet(viewsets.ModelViewSet):
 
     def get_queryset(self):
         return (
-            teams_visible_to(self.request.user)
+            Team.objects.restrict(self.request.user, Action.PULL)
             .select_related("organization")
             .prefetch_related("members")
         )
@@ -253,7 +255,7 @@ class GrantViewSet(
     ordering = ("team__organization__name", "team__name", "id")
 
     def get_queryset(self):
-        return grants_visible_to(self.request.user).select_related(
+        return RepositoryAccess.objects.restrict(self.request.user, Action.PULL).select_related(
             "team__organization", "repository__namespace"
         )
 
@@ -262,14 +264,16 @@ class GrantViewSet(
 
     def perform_create(self, serializer):
         data = serializer.validated_data
-        team = teams_visible_to(self.request.user).filter(pk=data["team_id"]).first()
+        team = (
+            Team.objects.restrict(self.request.user, Action.PULL).filter(pk=data["team_id"]).first()
+        )
         if team is None:
             raise ValidationFailed("No team with this id that you can see.", field="team_id")
         self.check_object_permissions(self.request, team.organization)
         repository = None
         if data.get("repository_id") is not None:
             repository = (
-                Repository.objects.visible_to(self.request.user)
+                Repository.objects.restrict(self.request.user, Action.PULL)
                 .filter(pk=data["repository_id"])
                 .first()
             )
@@ -278,11 +282,14 @@ class GrantViewSet(
                     "No repository with this id that you can see.", field="repository_id"
                 )
         serializer.instance = services.access_grant(
-            team=team, repository=repository, level=serializers.LEVEL_NAMES[data["level"]]
+            actor=self.request.user,
+            team=team,
+            repository=repository,
+            level=serializers.LEVEL_NAMES[data["level"]],
         )
 
     def perform_destroy(self, grant):
-        services.access_revoke(grant=grant)
+        services.access_revoke(actor=self.request.user, grant=grant)
 
 
 class MeView(RetrieveAPIView):
@@ -336,6 +343,7 @@ class AccessTokenViewSet(
             user=request.user,
             name=serializer.validated_data["name"],
             expires_at=serializer.validated_data.get("expires_at"),
+            presented_token=request.auth if isinstance(request.auth, AccessToken) else None,
         )
         token.secret = secret
         body = serializers.AccessTokenCreatedSerializer(token).data

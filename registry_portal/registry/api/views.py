@@ -1,12 +1,13 @@
 """Views of the registry API: declarations. Lists are restricted with
-``Repository.objects.visible_to``; writes are checked by ``registry_portal.api.permissions``
-and carried out by ``registry.services``."""
+``<Model>.objects.restrict(user, action)``; writes are checked by
+``registry_portal.api.permissions`` and carried out by ``registry.services``."""
 
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, viewsets
 from rest_framework.response import Response
 
+from registry_portal.accounts.choices import Action
 from registry_portal.api.pagination import CursorPagination, TagCursorPagination
 from registry_portal.api.permissions import RepositoryAdminForWrites, TagDeleteRight
 from registry_portal.registry import services
@@ -43,7 +44,9 @@ class RepositoryViewSet(viewsets.ModelViewSet):
     ordering = ("namespace__name", "name")
 
     def get_queryset(self):
-        return Repository.objects.visible_to(self.request.user).select_related("namespace")
+        return Repository.objects.restrict(self.request.user, Action.PULL).select_related(
+            "namespace"
+        )
 
     def get_serializer_class(self):
         if self.action in ("update", "partial_update"):
@@ -92,9 +95,9 @@ class TagViewSet(
     filter_backends = [DjangoFilterBackend]
 
     def get_queryset(self):
-        tags = Tag.objects.filter(
-            repository__in=Repository.objects.visible_to(self.request.user)
-        ).select_related("repository__namespace", "manifest", "pushed_by")
+        tags = Tag.objects.restrict(self.request.user, Action.PULL).select_related(
+            "repository__namespace", "manifest", "pushed_by"
+        )
         if self.action == "list":
             tags = tags.defer("manifest__content")
         return tags
@@ -120,6 +123,6 @@ class TagEventViewSet(viewsets.ReadOnlyModelViewSet):
     filter_backends = [DjangoFilterBackend]
 
     def get_queryset(self):
-        return TagEvent.objects.filter(
-            repository__in=Repository.objects.visible_to(self.request.user)
-        ).select_related("repository__namespace", "actor")
+        return TagEvent.objects.restrict(self.request.user, Action.PULL).select_related(
+            "repository__namespace", "actor"
+        )
