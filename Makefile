@@ -37,3 +37,4 @@ bench: install
 	$(BIN)/python -m benchmarks.run --repeat 3
 	$(BIN)/python -m benchmarks.promotion
 	$(BIN)/python -m benchmarks.scanning
+	$(BIN)/python -m benchmarks.apply

@@ -13,6 +13,7 @@ from registry_portal.admin_base import RestrictedAdminMixin, RestrictedReadOnlyA
 from registry_portal.errors import PermissionDenied, ValidationFailed
 
 from . import services
+from .choices import COMPONENT_NAME_HELP, OnMove
 from .engine import validate_rule
 from .models import PolicyRule, PromotionPolicy, PromotionRecord
 
@@ -20,7 +21,8 @@ from .models import PolicyRule, PromotionPolicy, PromotionRecord
 class PolicyRuleForm(forms.ModelForm):
     values = forms.CharField(
         label="values",
-        help_text="One value, or several separated by commas (for 'one of' / 'not one of').",
+        help_text="One value, or several separated by commas (for 'one of' / 'not one of'). "
+        + COMPONENT_NAME_HELP,
     )
 
     class Meta:
@@ -54,10 +56,25 @@ class PolicyRuleInline(TabularInline):
 class PolicyForm(forms.ModelForm):
     class Meta:
         model = PromotionPolicy
-        fields = ("name", "description", "source", "target", "enabled", "tag_template")
+        fields = (
+            "name",
+            "description",
+            "source",
+            "target",
+            "enabled",
+            "tag_template",
+            "on_move",
+            "pass_on_missing_data",
+        )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "on_move" in self.fields:
+            self.fields["on_move"].required = False  # not given: the default, overwrite
 
     def clean(self):
         data = super().clean()
+        data["on_move"] = data.get("on_move") or OnMove.OVERWRITE
         source = data.get("source") or getattr(self.instance, "source", None)
         errors = services.policy_errors(
             name=data.get("name", ""),
@@ -81,7 +98,15 @@ class PromotionPolicyAdmin(RestrictedAdminMixin, admin.ModelAdmin):
     delete_action = Action.DELETE
     form = PolicyForm
     inlines = (PolicyRuleInline,)
-    list_display = ("name", "source", "target", "enabled", "tag_template", "updated_at")
+    list_display = (
+        "name",
+        "source",
+        "target",
+        "enabled",
+        "tag_template",
+        "pass_on_missing_data",
+        "updated_at",
+    )
     list_filter = ("enabled", "source__namespace", "target__namespace")
     search_fields = ("name", "source__name", "target__name", "description")
     list_select_related = ("source__namespace", "target__namespace")
@@ -127,6 +152,8 @@ class PromotionPolicyAdmin(RestrictedAdminMixin, admin.ModelAdmin):
                     tag_template=data["tag_template"],
                     description=data["description"],
                     enabled=data["enabled"],
+                    pass_on_missing_data=data["pass_on_missing_data"],
+                    on_move=data["on_move"],
                 )
             else:
                 policy = services.policy_create(
@@ -138,6 +165,8 @@ class PromotionPolicyAdmin(RestrictedAdminMixin, admin.ModelAdmin):
                     tag_template=data["tag_template"],
                     description=data["description"],
                     enabled=data["enabled"],
+                    pass_on_missing_data=data["pass_on_missing_data"],
+                    on_move=data["on_move"],
                 )
         except (ValidationFailed, PermissionDenied) as exc:
             # Form validation already ran the same checks; this is a race or a direct POST.
@@ -156,6 +185,8 @@ class PromotionPolicyAdmin(RestrictedAdminMixin, admin.ModelAdmin):
                 "run forever, but check that this is what you want.",
                 messages.WARNING,
             )
+        for warning in services.policy_target_warnings(policies=[policy]).get(policy.pk, []):
+            self.message_user(request, warning, messages.WARNING)
 
     def save_model(self, request, obj, form, change):
         """Nothing here: ``save_related`` writes through the services."""
@@ -192,13 +223,14 @@ class PromotionPolicyAdmin(RestrictedAdminMixin, admin.ModelAdmin):
     def apply(self, request, queryset):
         for policy in queryset:
             try:
-                records = services.policy_apply(actor=request.user, policy=policy)
-            except PermissionDenied as exc:
-                self.message_user(request, f"{policy}: {exc.message}", messages.ERROR)
+                handle = services.policy_apply_queue(actor=request.user, policy=policy)
+            except (ValidationFailed, PermissionDenied) as exc:
+                self.message_user(request, f"{policy}: {_error_text(exc)}", messages.ERROR)
                 continue
-            promoted = sum(1 for r in records if r.outcome == "promoted")
             self.message_user(
-                request, f"{policy}: {len(records)} tags evaluated, {promoted} promoted."
+                request,
+                f"{policy}: being applied to the existing tags (revision {handle.revision}); "
+                "its records appear under Promotion records.",
             )
 
 

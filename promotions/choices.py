@@ -114,6 +114,15 @@ VULNERABILITY_FIELD_SEVERITY: Mapping[RuleField, str] = MappingProxyType(
 )
 
 
+# How component names compare (promotions.engine.normalise_component_name), for help texts.
+COMPONENT_NAME_HELP = (
+    "Component names compare as their ecosystem compares them: PyPI names by PEP 503 "
+    "(Django = django, zope.interface = zope-interface), Debian, Alpine and npm names "
+    "ignoring case, others (RPM, Maven, Go) as written; 'matches' searches the name as "
+    "written (add (?i) to ignore case)."
+)
+
+
 def field_needs_scan(field: RuleField | str) -> bool:
     """Whether a rule on ``field`` needs a finished scan of the image."""
     return field in SCAN_FIELDS
@@ -147,9 +156,18 @@ class Trigger(models.TextChoices):
 
 
 class PromotionOutcome(models.TextChoices):
-    """How a promotion attempt ended (or that it waits for the image's scan)."""
+    """How a promotion attempt ended (or that it waits: for the image's scan, or for data
+    the scan lacked that can still arrive, such as vulnerability data)."""
 
     PROMOTED = "promoted", "promoted"
     SKIPPED = "skipped", "skipped"
-    WAITING = "waiting", "waiting for scan"
+    WAITING = "waiting", "waiting"
     FAILED = "failed", "failed"
+
+
+class OnMove(models.TextChoices):
+    """What a promotion does when its target tag was last promoted from the same source
+    tag (a "move", as with a keep-the-tag policy or ``latest`` moving on)."""
+
+    OVERWRITE = "overwrite", "move the target tag to the new image"
+    KEEP = "keep", "keep the target tag as it is"

@@ -19,7 +19,23 @@ Semantics, and the reasons behind them:
   is case-sensitive, as tags are; ``(?i)`` makes a pattern case-insensitive.
 - Component names: the text operators (``eq sw ew c matches``) hold when some
   component's name satisfies them; ``oo`` when the image contains at least one
-  of the names, ``noo`` when it contains none. Names compare case-sensitively.
+  of the names, ``noo`` when it contains none. Names compare the way their
+  ecosystem compares them (``normalise_component_name``): PyPI names by PEP 503
+  (``Django``, ``django`` and ``DJANGO`` are one project, as are ``zope.interface``
+  and ``zope-interface``), Debian, Alpine and npm names case-insensitively, and
+  the others (RPM, Maven, Go) as written. ``matches`` searches the name as
+  written (add ``(?i)`` to ignore case). A name whose ecosystem is unknown
+  compares as written.
+- Gates fail closed. ``ImageFacts.missing`` names the data the scan could not
+  give (no vulnerability snapshot used, licenses not recognised, layers skipped
+  or unreadable, OS not identified). A rule that needs missing data is decided
+  on the data present only when more data could not change its answer: a
+  component or license found satisfies ``oo`` whatever else is missing, and
+  one found fails ``noo``; a count already over a ``<`` bound fails. Otherwise
+  it is not decided (``matched`` None) and, unless another rule fails, the
+  outcome is ``MISSING_DATA``, with what is missing in ``Decision.missing`` and
+  in the reason. A policy that opts in (``pass_on_missing_data``) decides such
+  rules on the data present, and the reason says so.
 - Licenses: ``oo`` / ``noo`` on SPDX ids, compared case-insensitively
   (``mit`` is ``MIT``), as SPDX ids are.
 - ``last_updated`` values are an ISO 8601 date or date-time (naive ones are
@@ -85,6 +101,43 @@ class Outcome(StrEnum):
     MATCH = "match"
     NO_MATCH = "no_match"
     NEEDS_SCAN = "needs_scan"
+    MISSING_DATA = "missing_data"
+
+
+class MissingData(StrEnum):
+    """Data a finished scan may still lack; ``ImageFacts.missing`` maps each to words."""
+
+    VULNERABILITY_DATA = "vulnerability_data"  # no OSV snapshot was used for matching
+    LICENSES = "licenses"  # some component's license was not recognised (or not found)
+    LAYERS = "layers"  # layers or files skipped, unreadable, or over the reader's limits
+    OS = "os"  # OS packages found, but the OS was not identified: they were not matched
+
+
+# Which missing data leaves a rule on each scan field undecidable.
+DATA_NEEDED: Mapping[RuleField, frozenset[MissingData]] = MappingProxyType(
+    {
+        RuleField.COMPONENT_NAME: frozenset({MissingData.LAYERS}),
+        RuleField.LICENSE: frozenset({MissingData.LAYERS, MissingData.LICENSES}),
+        **{
+            field: frozenset({MissingData.LAYERS, MissingData.VULNERABILITY_DATA, MissingData.OS})
+            for field in VULNERABILITY_FIELD_SEVERITY
+        },
+    }
+)
+
+# Ecosystems (component types) whose package names compare case-insensitively.
+CASE_INSENSITIVE_COMPONENT_TYPES = frozenset({"deb", "apk", "npm"})
+_PEP503_SEPARATORS = re.compile(r"[-_.]+")
+
+
+def normalise_component_name(component_type: str, name: str) -> str:
+    """A component name as its ecosystem compares it: PEP 503 for PyPI, case-folded where
+    the ecosystem ignores case, else as written."""
+    if component_type == "pypi":
+        return _PEP503_SEPARATORS.sub("-", name).lower()
+    if component_type in CASE_INSENSITIVE_COMPONENT_TYPES:
+        return name.casefold()
+    return name
 
 
 class InvalidRuleError(ValueError):
@@ -103,6 +156,12 @@ class ImageFacts:
     medium low unknown``; missing ones are 0) and holds them read-only with
     ``all``, their sum, added. The component, license and vulnerability facts
     are only read when ``scan_done`` is true.
+
+    ``components`` holds ``(type, name)`` pairs (``("pypi", "Django")``), compared
+    as their ecosystem compares names; ``component_names`` holds names of unknown
+    ecosystem, compared as written. ``missing`` maps each ``MissingData`` the
+    scan lacks to words saying what and why ("no vulnerability snapshot was
+    used"); any other key is refused, so a new kind of gap is named here first.
     """
 
     tag: str
@@ -111,6 +170,8 @@ class ImageFacts:
     component_names: frozenset[str] = frozenset()
     licenses: frozenset[str] = frozenset()
     vulnerability_counts: Mapping[str, int] = dataclass_field(default_factory=dict, hash=False)
+    components: frozenset[tuple[str, str]] = frozenset()
+    missing: Mapping[str, str] = dataclass_field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         if not self.tag or len(self.tag) > grammar.MAX_TAG_LENGTH:
@@ -121,6 +182,15 @@ class ImageFacts:
             raise ValueError("pushed_at must be an aware datetime")
         object.__setattr__(self, "pushed_at", self.pushed_at.astimezone(UTC))
         object.__setattr__(self, "component_names", frozenset(self.component_names))
+        object.__setattr__(
+            self, "components", frozenset((str(kind), str(name)) for kind, name in self.components)
+        )
+        unknown_gaps = sorted(set(self.missing) - set(MissingData))
+        if unknown_gaps:
+            raise ValueError(f"unknown missing data {unknown_gaps}; use {list(MissingData)}")
+        object.__setattr__(
+            self, "missing", MappingProxyType({MissingData(k): v for k, v in self.missing.items()})
+        )
         object.__setattr__(self, "licenses", frozenset(self.licenses))
         object.__setattr__(
             self, "vulnerability_counts", _complete_counts(self.vulnerability_counts)
@@ -183,10 +253,16 @@ class RuleResult:
 
 @dataclass(frozen=True)
 class Decision:
-    """The engine's answer: an outcome, and one result per rule, in order."""
+    """The engine's answer: an outcome, and one result per rule, in order.
+
+    ``missing`` names the data whose absence left a rule undecided (outcome
+    ``MISSING_DATA``) or, for a policy that passes on missing data, that its
+    decision was made without.
+    """
 
     outcome: Outcome
     results: tuple[RuleResult, ...]
+    missing: tuple[MissingData, ...] = ()
 
     @property
     def summary(self) -> str:
@@ -203,44 +279,94 @@ class Decision:
 # --- evaluation ---------------------------------------------------------------
 
 
-def evaluate(rules: Iterable[Rule], facts: ImageFacts, *, now: datetime) -> Decision:
-    """Decide whether ``facts`` satisfy every rule, at time ``now`` (aware)."""
+def evaluate(
+    rules: Iterable[Rule],
+    facts: ImageFacts,
+    *,
+    now: datetime,
+    pass_on_missing_data: bool = False,
+) -> Decision:
+    """Decide whether ``facts`` satisfy every rule, at time ``now`` (aware).
+
+    ``pass_on_missing_data`` is a policy's explicit opt-in to deciding rules on the data
+    present when some is missing (see the module's docstring).
+    """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be an aware datetime")
     now = now.astimezone(UTC)
     rules = tuple(rules)
     evaluated: dict[int, RuleResult] = {}
+    undecided: dict[int, RuleResult] = {}
+    missing_used: list[MissingData] = []
     for index, rule in enumerate(rules):
         if rule.needs_scan and not facts.scan_done:
             continue
         matched, reason = _evaluate_rule(rule, facts, now)
+        gaps = _gaps(rule, facts) if rule.needs_scan else []
+        if gaps and not _settled_despite_gaps(rule, facts, matched):
+            missing_used += [gap for gap in gaps if gap not in missing_used]
+            words = "; ".join(facts.missing[gap] for gap in gaps)
+            if pass_on_missing_data:
+                reason = f"{reason} (decided on incomplete data, as the policy allows: {words})"
+            else:
+                undecided[index] = RuleResult(
+                    rule=rule, matched=None, reason=f"cannot be decided: {words}"
+                )
+                continue
         evaluated[index] = RuleResult(rule=rule, matched=matched, reason=reason)
 
     some_rule_fails = any(result.matched is False for result in evaluated.values())
-    waiting = len(evaluated) < len(rules)
+    waiting = len(evaluated) + len(undecided) < len(rules)
     if some_rule_fails:
         outcome = Outcome.NO_MATCH
         pending_reason = "not evaluated: the image is not scanned yet, and another rule fails"
     elif waiting:
         outcome = Outcome.NEEDS_SCAN
         pending_reason = "waiting for the image's scan: a rule on {field} needs one"
+    elif undecided:
+        outcome = Outcome.MISSING_DATA
+        pending_reason = ""
     else:
         outcome = Outcome.MATCH
         pending_reason = ""
 
     results = tuple(
         evaluated.get(index)
+        or undecided.get(index)
         or RuleResult(rule=rule, matched=None, reason=pending_reason.format(field=rule.field.label))
         for index, rule in enumerate(rules)
     )
-    return Decision(outcome=outcome, results=results)
+    return Decision(outcome=outcome, results=results, missing=tuple(missing_used))
+
+
+def _gaps(rule: Rule, facts: ImageFacts) -> list[MissingData]:
+    """The missing data this rule needs, in ``MissingData`` order."""
+    needed = DATA_NEEDED.get(rule.field, frozenset())
+    return [gap for gap in MissingData if gap in needed and gap in facts.missing]
+
+
+def _settled_despite_gaps(rule: Rule, facts: ImageFacts, matched: bool) -> bool:
+    """Whether more data could not change this answer: missing data only ever adds
+    components, licenses and findings, so what is found stays found."""
+    if rule.field in VULNERABILITY_FIELD_SEVERITY:
+        count = facts.vulnerability_counts[VULNERABILITY_FIELD_SEVERITY[rule.field]]
+        threshold = int(rule.values[0])
+        if rule.operator in (RuleOperator.GREATER_OR_EQUAL, RuleOperator.GREATER):
+            return matched  # a count only grows: reached stays reached
+        if rule.operator in (RuleOperator.LESS_OR_EQUAL, RuleOperator.LESS):
+            return not matched
+        # = and != : settled once the count is already over the value
+        return count > threshold
+    if rule.operator == RuleOperator.NOT_ONE_OF:
+        return not matched  # something listed was found: it stays found
+    return matched  # oo and the text operators: something found satisfies them
 
 
 def _evaluate_rule(rule: Rule, facts: ImageFacts, now: datetime) -> tuple[bool, str]:
     if rule.field == RuleField.TAG_NAME:
         return _evaluate_tag(rule, facts.tag)
     if rule.field == RuleField.COMPONENT_NAME:
-        return _evaluate_component_name(rule, facts.component_names)
+        return _evaluate_component_name(rule, facts.component_names, facts.components)
     if rule.field == RuleField.LICENSE:
         return _evaluate_license(rule, facts.licenses)
     if rule.field == RuleField.LAST_UPDATED:
@@ -278,16 +404,38 @@ def _evaluate_tag(rule: Rule, tag: str) -> tuple[bool, str]:
     return matched, f"tag {_quote(tag)} {verb if matched else negated_verb} {_quote(value)}"
 
 
-def _evaluate_component_name(rule: Rule, component_names: frozenset[str]) -> tuple[bool, str]:
+def _evaluate_component_name(
+    rule: Rule, component_names: frozenset[str], components: frozenset[tuple[str, str]]
+) -> tuple[bool, str]:
+    typed = [("", name) for name in component_names] + sorted(components)
     if rule.operator in MULTI_VALUE_OPERATORS:
-        present = sorted(set(rule.values) & component_names)
+        present = sorted(
+            {
+                name
+                for kind, name in typed
+                for value in rule.values
+                if normalise_component_name(kind, name) == normalise_component_name(kind, value)
+            }
+        )
         matched = bool(present) == (rule.operator == RuleOperator.ONE_OF)
         if present:
             return matched, f"the image contains component {_quote_all(present)}"
         return matched, f"the image contains none of the components {_quote_all(rule.values)}"
     predicate, verb, _negated_verb = _TEXT_PREDICATES[rule.operator]
     (value,) = rule.values
-    hits = sorted(name for name in component_names if predicate(name, value))
+    component_names = frozenset(name for _kind, name in typed)
+    if rule.operator == RuleOperator.MATCHES:
+        hits = sorted(name for name in component_names if predicate(name, value))
+    else:
+        hits = sorted(
+            {
+                name
+                for kind, name in typed
+                if predicate(
+                    normalise_component_name(kind, name), normalise_component_name(kind, value)
+                )
+            }
+        )
     if hits:
         more = f" (and {len(hits) - 1} more)" if len(hits) > 1 else ""
         return True, f"component name {_quote(hits[0])} {verb} {_quote(value)}{more}"

@@ -104,6 +104,9 @@ class PromotionRecordFilterSet(django_filters.FilterSet):
         method=_either("source_tag", "target_tag"), label="Source or target tag"
     )
     digest = django_filters.CharFilter(field_name="digest")
+    revision = django_filters.CharFilter(
+        field_name="revision", label="Policy revision (the handle of an apply)"
+    )
     created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lte")
     q = django_filters.CharFilter(method="search", label="Search")
@@ -125,6 +128,7 @@ class PromotionRecordFilterSet(django_filters.FilterSet):
             "organization",
             "tag",
             "digest",
+            "revision",
             "created_after",
             "created_before",
             "q",

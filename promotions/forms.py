@@ -14,13 +14,16 @@ from registry_portal.accounts.models import Organization
 from registry_portal.registry.models import Repository
 
 from .choices import (
+    COMPONENT_NAME_HELP,
     FIELD_OPERATORS,
     MULTI_VALUE_OPERATORS,
     VULNERABILITY_FIELDS,
+    OnMove,
     RuleField,
     RuleOperator,
     operator_label,
 )
+from .models import MISSING_DATA_HELP, ON_MOVE_HELP
 
 KEEP_TAG, TEMPLATE_TAG = "keep", "template"
 
@@ -71,7 +74,8 @@ class RuleForm(forms.Form):
         label="Value",
         required=False,
         max_length=4000,
-        help_text="Several values (one of, not one of): separate them with commas.",
+        help_text="Several values (one of, not one of): separate them with commas. "
+        + COMPONENT_NAME_HELP,
     )
 
     def rule(self) -> dict:
@@ -138,6 +142,17 @@ class PolicyForm(forms.Form):
         "Times are the promotion's, in UTC.",
     )
     enabled = forms.BooleanField(label="Enabled", required=False, initial=True)
+    pass_on_missing_data = forms.BooleanField(
+        label="Pass rules whose data is missing", required=False, help_text=MISSING_DATA_HELP
+    )
+    on_move = forms.ChoiceField(
+        label="When the target tag came from the same source tag",
+        choices=OnMove.choices,
+        initial=OnMove.OVERWRITE,
+        required=False,  # not given: the default, overwrite
+        widget=forms.RadioSelect,
+        help_text=ON_MOVE_HELP,
+    )
 
     def __init__(self, *args, user, source: Repository, **kwargs):
         super().__init__(*args, **kwargs)
@@ -157,6 +172,7 @@ class PolicyForm(forms.Form):
         organization, target = cleaned.get("target_organization"), cleaned.get("target")
         if organization and target and target.namespace_id != organization.pk:
             self.add_error("target", f"{target.full_name} is not in {organization.name}.")
+        cleaned["on_move"] = cleaned.get("on_move") or OnMove.OVERWRITE
         if cleaned.get("tag_mode") == KEEP_TAG:
             cleaned["tag_template"] = ""
         elif cleaned.get("tag_mode") == TEMPLATE_TAG and not cleaned.get("tag_template"):

@@ -8,7 +8,7 @@ from django.urls import reverse
 from registry_portal.accounts.choices import Action
 from registry_portal.accounts.permissions import RestrictedQuerySet, repository_q
 
-from .choices import FIELD_OPERATORS, PromotionOutcome, RuleField, RuleOperator, Trigger
+from .choices import FIELD_OPERATORS, OnMove, PromotionOutcome, RuleField, RuleOperator, Trigger
 
 
 class PromotionPolicyQuerySet(RestrictedQuerySet):
@@ -30,6 +30,22 @@ class PromotionRecordQuerySet(RestrictedQuerySet):
     """A record is seen from its source or its target repository."""
 
     repository_paths = ("source_repository", "target_repository")
+
+
+MISSING_DATA_HELP = (
+    "Off (the default): a rule whose data is missing never passes. Without a vulnerability "
+    "snapshot, with licenses not recognised, with layers skipped or unreadable, or with the "
+    "OS not identified, the promotion waits (for vulnerability data) or fails, and its record "
+    "says what is missing. On: such rules are decided on the data the scan has, and the "
+    "record says so."
+)
+ON_MOVE_HELP = (
+    "When the target tag was last promoted from the same source tag (a keep-the-tag policy, "
+    "or latest moving on): move it to the new image (recorded with the previous digest), or "
+    "keep it. A target tag last promoted from another source tag is never overwritten: the "
+    "promotion gets a unique tag, <tag>-<first 8 hex digits of the digest>, and its record "
+    "says so."
+)
 
 
 class PromotionPolicy(models.Model):
@@ -58,6 +74,18 @@ class PromotionPolicy(models.Model):
         blank=True,
         help_text="Empty keeps the source tag. Placeholders: %n (the tag), %Y %m %d %H %M %S "
         "(the promotion's time, UTC)…",
+    )
+    pass_on_missing_data = models.BooleanField(
+        "pass on missing data",
+        default=False,
+        help_text=MISSING_DATA_HELP,
+    )
+    on_move = models.CharField(
+        "when the target tag came from the same source tag",
+        max_length=16,
+        choices=OnMove.choices,
+        default=OnMove.OVERWRITE,
+        help_text=ON_MOVE_HELP,
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -152,6 +180,19 @@ class PromotionRecord(models.Model):
     )
     target_repository_name = models.CharField("target repository", max_length=255, blank=True)
     target_tag = models.CharField("target tag", max_length=128, blank=True)
+    previous_digest = models.CharField(
+        "previous digest",
+        max_length=140,
+        blank=True,
+        help_text="What the target tag held before this promotion moved it.",
+    )
+    revision = models.CharField(
+        "policy revision",
+        max_length=16,
+        blank=True,
+        db_index=True,
+        help_text="The policy's rules, target and template as evaluated (a hash).",
+    )
     trigger = models.CharField("trigger", max_length=16, choices=Trigger.choices)
     outcome = models.CharField(
         "outcome", max_length=16, choices=PromotionOutcome.choices, db_index=True

@@ -7,22 +7,28 @@ as the system, with the record as provenance. Promoting copies no bytes.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
+from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from registry_portal import grammar
 from registry_portal.accounts.choices import Action
 from registry_portal.accounts.permissions import repository_allows
 from registry_portal.errors import PermissionDenied, TagImmutable, ValidationFailed
-from registry_portal.registry.models import Manifest, Repository, Tag
+from registry_portal.registry.models import Manifest, Repository, RepositoryManifest, Tag
 from registry_portal.registry.services import manifest_link, tag_set
+from scanning.selectors import manifest_scan_facts, manifests_scan_facts
 
-from . import engine
-from .choices import PromotionOutcome, Trigger, field_needs_scan
+from . import engine, tasks
+from .choices import OnMove, PromotionOutcome, Trigger, field_needs_scan
 from .models import PolicyRule, PromotionPolicy, PromotionRecord
 from .tag_templates import InvalidTagTemplateError, TagTemplate
 
@@ -128,6 +134,8 @@ def policy_create(
     tag_template: str = "",
     description: str = "",
     enabled: bool = True,
+    pass_on_missing_data: bool = False,
+    on_move: str = OnMove.OVERWRITE,
 ) -> PromotionPolicy:
     """Create a policy. Needs admin on the source and the target repository."""
     specs = _validated(
@@ -146,6 +154,8 @@ def policy_create(
         description=description,
         tag_template=tag_template,
         enabled=enabled,
+        pass_on_missing_data=bool(pass_on_missing_data),
+        on_move=_on_move(on_move),
         created_by=actor,
         updated_by=actor,
     )
@@ -154,6 +164,14 @@ def policy_create(
 
 
 _UNSET = object()
+
+
+def _on_move(value) -> str:
+    if value not in OnMove.values:
+        raise ValidationFailed(
+            f"Choose what a move does: {', '.join(OnMove.values)}.", field="on_move"
+        )
+    return value
 
 
 @transaction.atomic
@@ -167,6 +185,8 @@ def policy_update(
     tag_template: str | object = _UNSET,
     description: str | object = _UNSET,
     enabled: bool | object = _UNSET,
+    pass_on_missing_data: bool | object = _UNSET,
+    on_move: str | object = _UNSET,
 ) -> PromotionPolicy:
     """Change a policy; only the given arguments change. Needs admin on source and target
     (the old target and the new one)."""
@@ -196,6 +216,10 @@ def policy_update(
         policy.description = description
     if enabled is not _UNSET:
         policy.enabled = bool(enabled)
+    if pass_on_missing_data is not _UNSET:
+        policy.pass_on_missing_data = bool(pass_on_missing_data)
+    if on_move is not _UNSET:
+        policy.on_move = _on_move(on_move)
     policy.updated_by = actor
     policy.save()
     if rules is not _UNSET:
@@ -257,15 +281,11 @@ def policy_cycle(*, source: Repository, target: Repository, exclude_policy_id=No
 
 
 def _scan_facts(manifest: Manifest):
-    """The scanner's facts for a manifest, or None while its scan is not finished."""
-    from scanning.selectors import manifest_scan_facts
-
+    """The scanner's facts for a manifest, or None while it has no report."""
     return manifest_scan_facts(manifest=manifest)
 
 
-def image_facts(*, manifest: Manifest, tag_name: str, pushed_at: datetime, need_scan: bool):
-    """The engine's input for one pushed tag. Scan facts are read only when a rule needs them."""
-    scan = _scan_facts(manifest) if need_scan else None
+def _facts_from_scan(scan, *, tag_name: str, pushed_at: datetime) -> engine.ImageFacts:
     if scan is None or scan.status != "done":
         return engine.ImageFacts(tag=tag_name, pushed_at=pushed_at, scan_done=False)
     return engine.ImageFacts(
@@ -273,9 +293,17 @@ def image_facts(*, manifest: Manifest, tag_name: str, pushed_at: datetime, need_
         pushed_at=pushed_at,
         scan_done=True,
         component_names=frozenset(scan.component_names),
+        components=frozenset(getattr(scan, "components", ())),
         licenses=frozenset(scan.licenses),
-        vulnerability_counts=dict(scan.vulnerability_counts),
+        vulnerability_counts=dict(scan.vulnerability_counts or {}),
+        missing=dict(getattr(scan, "missing", {}) or {}),
     )
+
+
+def image_facts(*, manifest: Manifest, tag_name: str, pushed_at: datetime, need_scan: bool):
+    """The engine's input for one pushed tag. Scan facts are read only when a rule needs them."""
+    scan = _scan_facts(manifest) if need_scan else None
+    return _facts_from_scan(scan, tag_name=tag_name, pushed_at=pushed_at)
 
 
 def _rules(policy: PromotionPolicy) -> list[engine.Rule]:
@@ -283,6 +311,47 @@ def _rules(policy: PromotionPolicy) -> list[engine.Rule]:
         engine.Rule(field=r.field, operator=r.operator, values=tuple(r.values))
         for r in policy.rules.all()
     ]
+
+
+def policy_revision(policy: PromotionPolicy) -> str:
+    """A short hash of what decides the policy's promotions: its rules, target, template, and
+    its choices on missing data and moves. Applying the same revision twice promotes once."""
+    described = json.dumps(
+        {
+            "rules": [[r.field, r.operator, list(r.values)] for r in policy.rules.all()],
+            "target": policy.target_id,
+            "template": policy.tag_template,
+            "pass_on_missing_data": policy.pass_on_missing_data,
+            "on_move": policy.on_move,
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(described.encode()).hexdigest()[:16]
+
+
+# What can still arrive, so that a promotion missing it waits rather than fails: a new OSV
+# snapshot (imported or synced) resumes the records that wait for vulnerability data.
+ARRIVING_DATA = frozenset({engine.MissingData.VULNERABILITY_DATA})
+
+
+def decision_outcome(decision: engine.Decision) -> tuple[str, str] | None:
+    """The record's outcome and reason for an engine decision; None for a match (promote).
+
+    Shared by every promotion and the dry run, so that the dry run shows what a record
+    would say.
+    """
+    if decision.outcome == engine.Outcome.MATCH:
+        return None
+    if decision.outcome == engine.Outcome.NO_MATCH:
+        return PromotionOutcome.SKIPPED, decision.summary
+    if decision.outcome == engine.Outcome.NEEDS_SCAN:
+        return PromotionOutcome.WAITING, decision.summary
+    if set(decision.missing) <= ARRIVING_DATA:
+        return PromotionOutcome.WAITING, f"waiting for vulnerability data: {decision.summary}"
+    return (
+        PromotionOutcome.FAILED,
+        f"a rule needs data the scan could not give, so it does not pass: {decision.summary}",
+    )
 
 
 # --- promotion --------------------------------------------------------------------------------
@@ -301,38 +370,139 @@ def _provenance(record: PromotionRecord, chain: list[str]) -> dict:
     }
 
 
+def _lock_target_tag(repository: Repository, tag: str) -> None:
+    """Serialise writes to one (target repository, tag) until the transaction ends.
+
+    PostgreSQL: a transaction-level advisory lock on a hash of the pair (it also covers a
+    tag that does not exist yet, which no row lock can). SQLite: transactions are IMMEDIATE
+    (see settings), so a writing transaction already holds the database's one write lock.
+    """
+    if connection.vendor != "postgresql":
+        return
+    digest = hashlib.sha256(f"promotion-target:{repository.pk}:{tag}".encode()).digest()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s)", [int.from_bytes(digest[:8], "big", signed=True)]
+        )
+
+
+def unique_tag(rendered: str, digest: str) -> str:
+    """The deterministic tag a colliding promotion gets: the rendered tag and the first 8 hex
+    digits of the image's digest (shortened to stay a valid tag)."""
+    suffix = "-" + digest.split(":", 1)[-1][:8]
+    return rendered[: grammar.MAX_TAG_LENGTH - len(suffix)] + suffix
+
+
+def _written_from(tag: Tag) -> tuple[str, str] | None:
+    """(source repository, source tag) a target tag was last promoted from; None if pushed."""
+    if not tag.provenance:
+        return None
+    return tag.provenance.get("source_repository", ""), tag.provenance.get("source_tag", "")
+
+
+def _current_digest(record: PromotionRecord) -> str:
+    """What the record's source tag points at now: '' when it was deleted."""
+    return (
+        Tag.objects.filter(repository_id=record.source_repository_id, name=record.source_tag)
+        .values_list("manifest__digest", flat=True)
+        .first()
+        or ""
+    )
+
+
+def _source_gone(record: PromotionRecord, current_digest: str) -> str:
+    """Why the source no longer holds the evaluated image, or ''."""
+    if not current_digest:
+        return f"the source tag {record.source_tag} was deleted: only the current state is promoted"
+    if current_digest != record.digest:
+        return "superseded: the tag was pushed again, to another image, since"
+    return ""
+
+
 def _promote(record: PromotionRecord, policy: PromotionPolicy, manifest: Manifest) -> None:
-    """Render the target tag and set it, as the system. Sets the record's outcome."""
+    """Render the target tag and set it as the system, under the lock of (target, tag), if the
+    source still holds the image. Sets the record's outcome; runs inside a transaction.
+
+    A target tag last promoted from another source tag (or by another policy from another
+    source) is a collision: the promotion gets ``unique_tag``. One last promoted from the same
+    source tag, or pushed directly, is a move: overwritten (recording the previous digest), or
+    kept if the policy says so.
+    """
     now = timezone.now()
     record.finished_at = now
     try:
-        target_tag = TagTemplate(policy.tag_template).render(now=now, tag=record.source_tag)
+        rendered = TagTemplate(policy.tag_template).render(now=now, tag=record.source_tag)
     except InvalidTagTemplateError as exc:
         record.outcome, record.reason = PromotionOutcome.FAILED, f"invalid target tag: {exc}"
         return
+    target = policy.target
+    _lock_target_tag(target, rendered)
+    gone = _source_gone(record, _current_digest(record))
+    if gone:
+        record.outcome, record.reason = PromotionOutcome.SKIPPED, gone
+        return
+    target_tag, note = rendered, ""
+    existing = (
+        Tag.objects.filter(repository=target, name=rendered).select_related("manifest").first()
+    )
+    if existing is not None and existing.manifest_id != manifest.pk:
+        written_from = _written_from(existing)
+        if written_from in (None, (record.source_repository_name, record.source_tag)):
+            if policy.on_move == OnMove.KEEP:
+                record.target_tag = rendered
+                record.outcome = PromotionOutcome.SKIPPED
+                record.reason = (
+                    f"kept: {target.full_name}:{rendered} holds {existing.manifest.digest} and "
+                    "the policy keeps a target tag that came from the same source tag"
+                )
+                return
+            record.previous_digest = existing.manifest.digest
+            note = f" (moved from {existing.manifest.digest})"
+        else:
+            target_tag = unique_tag(rendered, record.digest)
+            _lock_target_tag(target, target_tag)
+            taken = (
+                Tag.objects.filter(repository=target, name=target_tag)
+                .exclude(manifest=manifest)
+                .exists()
+            )
+            if taken:
+                record.target_tag = rendered
+                record.outcome = PromotionOutcome.FAILED
+                record.reason = (
+                    f"collision: {target.full_name}:{rendered} came from "
+                    f"{written_from[0]}:{written_from[1]}, and the unique tag {target_tag} is "
+                    "taken by another image"
+                )
+                return
+            note = (
+                f" ({rendered} already holds {existing.manifest.digest} from "
+                f"{written_from[0]}:{written_from[1]}: made unique)"
+            )
     record.target_tag = target_tag
     try:
         tag_set(
-            repository=policy.target,
+            repository=target,
             name=target_tag,
             manifest=manifest,
             actor=None,
             provenance=_provenance(record, record.chain),
             source=policy.source,
         )
-    except TagImmutable as exc:
+    except (TagImmutable, ValidationFailed) as exc:
         record.outcome, record.reason = PromotionOutcome.FAILED, exc.message
         return
-    except ValidationFailed as exc:
-        record.outcome, record.reason = PromotionOutcome.FAILED, exc.message
-        return
-    # Referrers follow the image: signatures and SBOMs of this manifest in the source.
-    for referrer in Manifest.objects.filter(
-        subject_digest=manifest.digest, repository_links__repository=record.source_repository
+    # Referrers follow the image: signatures and SBOMs of this manifest in the source. Found by
+    # subject first (indexed), so a source with many manifests costs nothing more.
+    linked_in_source = RepositoryManifest.objects.filter(
+        manifest=OuterRef("pk"), repository_id=record.source_repository_id
+    )
+    for referrer in Manifest.objects.filter(subject_digest=manifest.digest).filter(
+        Exists(linked_in_source)
     ):
-        manifest_link(repository=policy.target, manifest=referrer, source=policy.source)
+        manifest_link(repository=target, manifest=referrer, source=policy.source)
     record.outcome = PromotionOutcome.PROMOTED
-    record.reason = f"promoted to {policy.target.full_name}:{target_tag}"
+    record.reason = f"promoted to {target.full_name}:{target_tag}{note}"
 
 
 def _settle(
@@ -342,9 +512,11 @@ def _settle(
     *,
     evaluate_rules: bool,
     current_digest: str | None,
+    rules: list[engine.Rule] | None = None,
 ) -> bool:
     """Decide every outcome that needs no promotion; False when the image is to be promoted.
 
+    ``current_digest`` is what the source tag holds now ('' when deleted; None: not known).
     Writes nothing, so the settled records of many policies can be saved in one statement.
     """
     target = policy.target
@@ -360,27 +532,30 @@ def _settle(
             f"({' → '.join(record.chain)})"
         )
         return True
-    if current_digest is not None and current_digest != record.digest:
-        record.outcome = PromotionOutcome.SKIPPED
-        record.reason = "superseded: the tag was pushed again, to another image, since"
+    gone = _source_gone(record, current_digest) if current_digest is not None else ""
+    if gone:
+        record.outcome, record.reason = PromotionOutcome.SKIPPED, gone
         return True
     if evaluate_rules:
-        decision = engine.evaluate(_rules(policy), facts, now=timezone.now())
+        decision = engine.evaluate(
+            _rules(policy) if rules is None else rules,
+            facts,
+            now=timezone.now(),
+            pass_on_missing_data=policy.pass_on_missing_data,
+        )
         record.rule_results = [
             {"rule": str(result.rule), "matched": result.matched, "reason": result.reason}
             for result in decision.results
         ]
-        if decision.outcome == engine.Outcome.NEEDS_SCAN:
-            record.outcome, record.reason = PromotionOutcome.WAITING, decision.summary
-            return True
-        if decision.outcome == engine.Outcome.NO_MATCH:
-            record.outcome, record.reason = PromotionOutcome.SKIPPED, decision.summary
+        settled = decision_outcome(decision)
+        if settled is not None:
+            record.outcome, record.reason = settled
             return True
     return False
 
 
 def _new_record(
-    *, key, policy, repository, tag_name, manifest, pushed_at, trigger, actor, chain
+    *, key, policy, repository, tag_name, manifest, pushed_at, trigger, actor, chain, revision=""
 ) -> PromotionRecord:
     return PromotionRecord(
         idempotency_key=key,
@@ -396,6 +571,7 @@ def _new_record(
         triggered_by=actor,
         pushed_at=pushed_at,
         chain=chain,
+        revision=revision,
     )
 
 
@@ -440,6 +616,7 @@ def _attempt(
         trigger=trigger,
         actor=actor,
         chain=chain,
+        revision=policy_revision(policy),
     )
     if _settle(record, policy, facts, evaluate_rules=evaluate_rules, current_digest=current_digest):
         record.finished_at = timezone.now() if record.outcome != "waiting" else None
@@ -448,11 +625,12 @@ def _attempt(
     return _save_promoting(record, policy, manifest)
 
 
-def _chain_for(tag: Tag) -> tuple[str, list[str]]:
+def _chain_for(tag: Tag, repository: Repository | None = None) -> tuple[str, list[str]]:
     """The trigger and the chain of a pushed tag: a promoted tag continues its chain."""
+    name = (repository or tag.repository).full_name
     if tag.provenance and tag.provenance.get("chain") is not None:
-        return Trigger.CHAIN, [*tag.provenance["chain"], tag.repository.full_name]
-    return Trigger.PUSH, [tag.repository.full_name]
+        return Trigger.CHAIN, [*tag.provenance["chain"], name]
+    return Trigger.PUSH, [name]
 
 
 def promotions_for_push(
@@ -479,7 +657,7 @@ def promotions_for_push(
         manifest=manifest, tag_name=tag.name, pushed_at=pushed_at, need_scan=need_scan
     )
     # The tag was just read: if it points elsewhere now, this push was superseded.
-    current = manifest.digest if tag.manifest_id == manifest.pk else ""
+    current = manifest.digest if tag.manifest_id == manifest.pk else tag.manifest.digest
     keys = {
         policy.pk: f"push:{policy.pk}:{tag.pk}:{manifest.digest}:{pushed_at.isoformat()}"
         for policy in policies
@@ -503,6 +681,7 @@ def promotions_for_push(
             trigger=trigger,
             actor=tag.pushed_by,
             chain=chain,
+            revision=policy_revision(policy),
         )
         if _settle(record, policy, facts, evaluate_rules=True, current_digest=current):
             if record.outcome != PromotionOutcome.WAITING:
@@ -531,9 +710,11 @@ def _resume_if_scan_finished(manifest: Manifest) -> None:
 
 
 def promotions_resume_waiting(*, manifest_id: int, scan_failed_reason: str = "") -> int:
-    """Decide the attempts that waited for this manifest's scan; each exactly once.
+    """Decide the attempts that waited for this manifest's scan (or for data it lacked, such
+    as vulnerability data); each exactly once. Returns how many were decided.
 
-    Returns how many were decided.
+    Only the current state is promoted: a record whose policy was deleted or disabled, or
+    whose source tag was deleted or moved on since, ends as skipped with the reason.
     """
     decided = 0
     manifest = Manifest.objects.filter(pk=manifest_id).first()
@@ -542,34 +723,55 @@ def promotions_resume_waiting(*, manifest_id: int, scan_failed_reason: str = "")
             PromotionRecord.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(outcome=PromotionOutcome.WAITING, manifest_id=manifest_id)
             .select_related("policy__target__namespace", "source_repository")
+            .prefetch_related("policy__rules")
         )
+        facts_read = False
+        scan = None
         for record in records:
             policy = record.policy
+            current = _current_digest(record)
+            gone = _source_gone(record, current)
             if policy is None or manifest is None:
-                record.outcome, record.reason = PromotionOutcome.FAILED, "the policy was deleted"
+                record.outcome, record.reason = PromotionOutcome.SKIPPED, "the policy was deleted"
+            elif not policy.enabled:
+                record.outcome = PromotionOutcome.SKIPPED
+                record.reason = "the policy was disabled while the promotion waited"
+            elif gone:
+                record.outcome, record.reason = PromotionOutcome.SKIPPED, gone
             elif scan_failed_reason:
                 record.outcome = PromotionOutcome.FAILED
                 record.reason = f"the image's scan failed: {scan_failed_reason}"
             else:
-                facts = image_facts(
-                    manifest=manifest,
-                    tag_name=record.source_tag,
-                    pushed_at=record.pushed_at,
-                    need_scan=True,
+                if not facts_read:
+                    scan, facts_read = _scan_facts(manifest), True
+                facts = _facts_from_scan(
+                    scan, tag_name=record.source_tag, pushed_at=record.pushed_at
                 )
                 if not facts.scan_done:
                     continue  # not this manifest's final report yet
-                current = (
-                    Tag.objects.filter(repository=record.source_repository, name=record.source_tag)
-                    .values_list("manifest__digest", flat=True)
-                    .first()
-                )
                 if not _settle(record, policy, facts, evaluate_rules=True, current_digest=current):
                     _promote(record, policy, manifest)
+                if record.outcome == PromotionOutcome.WAITING:
+                    record.save(update_fields=["reason", "rule_results"])
+                    continue  # still waiting (for vulnerability data)
             record.finished_at = record.finished_at or timezone.now()
             record.save()
             decided += 1
     return decided
+
+
+def promotions_resume_all_waiting() -> int:
+    """Vulnerability data arrived (an OSV import or sync re-matched the reports): decide the
+    records that wait, manifest by manifest. Returns how many were decided."""
+    manifest_ids = (
+        PromotionRecord.objects.filter(outcome=PromotionOutcome.WAITING, manifest__isnull=False)
+        .order_by("manifest_id")
+        .values_list("manifest_id", flat=True)
+        .distinct()
+    )
+    return sum(
+        promotions_resume_waiting(manifest_id=manifest_id) for manifest_id in list(manifest_ids)
+    )
 
 
 def promotion_manual(*, actor, policy: PromotionPolicy, tag: Tag) -> PromotionRecord:
@@ -596,24 +798,94 @@ def promotion_manual(*, actor, policy: PromotionPolicy, tag: Tag) -> PromotionRe
     )
 
 
-def policy_apply(*, actor, policy: PromotionPolicy) -> list[PromotionRecord]:
-    """Save & Apply: evaluate the policy against the tags the source has now.
+# --- apply ------------------------------------------------------------------------------------
 
-    Applying twice promotes each (tag, digest) once.
+APPLY_BATCH = 500
+
+
+@dataclass(frozen=True)
+class ApplyHandle:
+    """What a queued apply answers: the policy and the revision it applies. The records of
+    this apply are the policy's records with this revision and the trigger "apply"."""
+
+    policy_id: int
+    revision: str
+
+    @property
+    def records_query(self) -> dict[str, str]:
+        return {"policy_id": str(self.policy_id), "revision": self.revision, "trigger": "apply"}
+
+
+def policy_apply_queue(*, actor, policy: PromotionPolicy) -> ApplyHandle:
+    """Save & Apply: queue the evaluation of the policy, as it is now, against the tags its
+    source has (after the commit). The one way every surface applies a policy.
+
+    Needs admin on the source and the target. A disabled policy is refused.
+    """
+    policy = PromotionPolicy.objects.prefetch_related("rules").get(pk=policy.pk)
+    _check_may_change(actor, *[r for r in (policy.source, policy.target) if r])
+    if not policy.enabled:
+        raise ValidationFailed(
+            "A disabled policy promotes nothing: enable it before applying it.", field="enabled"
+        )
+    args = (policy.pk, actor.pk)
+    transaction.on_commit(lambda: tasks.apply_policy.delay(*args))
+    return ApplyHandle(policy_id=policy.pk, revision=policy_revision(policy))
+
+
+def policy_apply(*, actor, policy: PromotionPolicy) -> list[PromotionRecord]:
+    """The apply job: evaluate the policy, as it is now, against the tags its source has.
+
+    The idempotency key holds the policy's revision, so the same revision applied twice
+    promotes each (tag, digest) once, and a changed policy is evaluated afresh. Batched: a
+    fixed number of queries per ``APPLY_BATCH`` tags to read, decide and record them; each
+    promotion is then one push into the target (``tag_set``, which chains). A policy
+    disabled (or deleted) by the time the job runs applies nothing.
     """
     _check_may_change(actor, *[r for r in (policy.source, policy.target) if r])
     policy = (
         PromotionPolicy.objects.select_related("source__namespace", "target__namespace")
         .prefetch_related("rules")
-        .get(pk=policy.pk)
+        .filter(pk=policy.pk, enabled=True)
+        .first()
     )
-    need_scan = any(field_needs_scan(r.field) for r in policy.rules.all())
-    records = []
-    for tag in Tag.objects.filter(repository=policy.source).select_related("manifest"):
-        trigger, chain = _chain_for(tag)
-        records.append(
-            _attempt(
-                key=f"apply:{policy.pk}:{tag.pk}:{tag.manifest.digest}",
+    if policy is None:
+        return []
+    rules = _rules(policy)
+    revision = policy_revision(policy)
+    need_scan = any(rule.needs_scan for rule in rules)
+    records: list[PromotionRecord] = []
+    last_pk = 0
+    while True:
+        tags = list(
+            Tag.objects.filter(repository=policy.source, pk__gt=last_pk)
+            .select_related("manifest")
+            .defer("manifest__content")
+            .order_by("pk")[:APPLY_BATCH]
+        )
+        if not tags:
+            return records
+        last_pk = tags[-1].pk
+        keys = {
+            tag.pk: f"apply:{policy.pk}:{revision}:{tag.pk}:{tag.manifest.digest}" for tag in tags
+        }
+        done = set(
+            PromotionRecord.objects.filter(idempotency_key__in=keys.values()).values_list(
+                "idempotency_key", flat=True
+            )
+        )
+        scans = (
+            manifests_scan_facts(manifest_ids={tag.manifest_id for tag in tags})
+            if need_scan
+            else {}
+        )
+        settled, promoting = [], []
+        for tag in tags:
+            if keys[tag.pk] in done:
+                continue
+            trigger, chain = _chain_for(tag, policy.source)
+            record = _new_record(
+                key=keys[tag.pk],
                 policy=policy,
                 repository=policy.source,
                 tag_name=tag.name,
@@ -622,15 +894,28 @@ def policy_apply(*, actor, policy: PromotionPolicy) -> list[PromotionRecord]:
                 trigger=Trigger.APPLY,
                 actor=actor,
                 chain=chain,
-                facts=image_facts(
-                    manifest=tag.manifest,
-                    tag_name=tag.name,
-                    pushed_at=tag.pushed_at,
-                    need_scan=need_scan,
-                ),
+                revision=revision,
             )
-        )
-    return records
+            facts = _facts_from_scan(
+                scans.get(tag.manifest_id), tag_name=tag.name, pushed_at=tag.pushed_at
+            )
+            if _settle(
+                record,
+                policy,
+                facts,
+                evaluate_rules=True,
+                current_digest=tag.manifest.digest,
+                rules=rules,
+            ):
+                if record.outcome != PromotionOutcome.WAITING:
+                    record.finished_at = timezone.now()
+                settled.append(record)
+            else:
+                promoting.append((record, tag.manifest))
+        PromotionRecord.objects.bulk_create(settled, ignore_conflicts=True)
+        for record, manifest in promoting:
+            _save_promoting(record, policy, manifest)
+        records += PromotionRecord.objects.filter(idempotency_key__in=keys.values())
 
 
 # --- dry run ----------------------------------------------------------------------------------
@@ -643,22 +928,34 @@ class DryRunRow:
     outcome: str  # an engine.Outcome value
     target_tag: str
     reason: str
+    record_outcome: str = ""  # what the record would say: promoted, skipped, waiting, failed
+    warning: str = ""  # a rendering that repeats, or a target tag that exists
 
 
 def policy_dry_run(
     *,
+    actor,
     source: Repository,
     rules: Iterable,
     tag_template: str = "",
+    target: Repository | None = None,
+    pass_on_missing_data: bool = False,
+    on_move: str = OnMove.OVERWRITE,
     limit: int = 500,
 ) -> list[DryRunRow]:
-    """Which existing tags of ``source`` a policy would promote now, and under which tag.
+    """Which existing tags of ``source`` a policy would promote now, and under which tag, with
+    the outcome each record would have. Writes nothing. Needs pull on the source (on every
+    surface: it shows the source's tags and scans).
 
-    Writes nothing. The ``limit`` most recently pushed tags are considered.
+    Renderings that repeat (``%Y%m%d-%H%M%S`` over many tags) and target tags that exist from
+    another source tag are flagged: at run time they are made unique (``unique_tag``). The
+    ``limit`` most recently pushed tags are considered.
     """
+    if not repository_allows(actor, source, Action.PULL):
+        raise PermissionDenied("A dry run shows the source's tags: it needs pull on the source.")
     specs = [RuleSpec.from_data(rule) for rule in rules]
     errors = policy_errors(
-        name="dry run", source=source, target=None, tag_template=tag_template, rules=specs
+        name="dry run", source=source, target=target, tag_template=tag_template, rules=specs
     )
     errors.pop("target", None)
     if errors:
@@ -667,20 +964,29 @@ def policy_dry_run(
     need_scan = any(rule.needs_scan for rule in engine_rules)
     template = TagTemplate(tag_template)
     now = timezone.now()
+    tags = list(
+        Tag.objects.filter(repository=source)
+        .select_related("manifest")
+        .defer("manifest__content")
+        .order_by("-pushed_at")[:limit]
+    )
+    scans = manifests_scan_facts(manifest_ids={t.manifest_id for t in tags}) if need_scan else {}
     rows = []
-    tags = Tag.objects.filter(repository=source).select_related("manifest").order_by("-pushed_at")
-    for tag in tags[:limit]:
-        facts = image_facts(
-            manifest=tag.manifest, tag_name=tag.name, pushed_at=tag.pushed_at, need_scan=need_scan
+    for tag in tags:
+        facts = _facts_from_scan(
+            scans.get(tag.manifest_id), tag_name=tag.name, pushed_at=tag.pushed_at
         )
-        decision = engine.evaluate(engine_rules, facts, now=now)
+        decision = engine.evaluate(
+            engine_rules, facts, now=now, pass_on_missing_data=pass_on_missing_data
+        )
         target_tag = ""
-        reason = decision.summary
-        if decision.outcome == engine.Outcome.MATCH:
+        settled = decision_outcome(decision)
+        record_outcome, reason = settled or (PromotionOutcome.PROMOTED, decision.summary)
+        if settled is None:
             try:
                 target_tag = template.render(now=now, tag=tag.name)
             except InvalidTagTemplateError as exc:
-                reason = f"would fail: {exc}"
+                record_outcome, reason = PromotionOutcome.FAILED, f"would fail: {exc}"
         rows.append(
             DryRunRow(
                 tag=tag.name,
@@ -688,6 +994,94 @@ def policy_dry_run(
                 outcome=str(decision.outcome),
                 target_tag=target_tag,
                 reason=reason,
+                record_outcome=str(record_outcome),
             )
         )
-    return rows
+    return _flag_collisions(rows, source=source, target=target, on_move=on_move)
+
+
+def _flag_collisions(
+    rows: list[DryRunRow], *, source: Repository, target: Repository | None, on_move: str
+) -> list[DryRunRow]:
+    """Flag the renderings that repeat within this run and the target tags that exist."""
+    rendered = Counter(row.target_tag for row in rows if row.target_tag)
+    existing = {}
+    if target is not None and rendered:
+        existing = {
+            tag.name: tag
+            for tag in Tag.objects.filter(repository=target, name__in=list(rendered))
+            .select_related("manifest")
+            .defer("manifest__content")
+        }
+    flagged = []
+    for row in rows:
+        warning, outcome = "", row.record_outcome
+        if row.target_tag and rendered[row.target_tag] > 1:
+            warning = (
+                f"{rendered[row.target_tag]} tags render {row.target_tag}: at run time all but "
+                f"the first get a unique tag ({unique_tag(row.target_tag, row.digest)})"
+            )
+        current = existing.get(row.target_tag)
+        if current is not None and current.manifest.digest != row.digest:
+            written_from = _written_from(current)
+            if written_from in (None, (source.full_name, row.tag)):
+                if on_move == OnMove.KEEP:
+                    outcome = PromotionOutcome.SKIPPED
+                    warning = f"{row.target_tag} exists in the target: the policy keeps it"
+                else:
+                    warning = warning or (
+                        f"moves {row.target_tag} from {current.manifest.digest} in the target"
+                    )
+            else:
+                warning = (
+                    f"{row.target_tag} exists in the target, from {written_from[0]}:"
+                    f"{written_from[1]}: it would be made unique "
+                    f"({unique_tag(row.target_tag, row.digest)})"
+                )
+        flagged.append(replace(row, warning=warning, record_outcome=str(outcome)))
+    return flagged
+
+
+# --- two policies, one target tag -------------------------------------------------------------
+
+
+def _may_write_same_tag(first: PromotionPolicy, second: PromotionPolicy) -> bool:
+    """Whether two policies into one target can render the same tag for different images:
+    the same template (keeping the tag is %n) from two sources, or neither naming the source
+    tag (then any two promotions in the same second, or the same day for %Y%m%d, render the
+    same)."""
+    one = first.tag_template or "%n"
+    other = second.tag_template or "%n"
+    if first.source_id == second.source_id and "%n" in one and "%n" in other:
+        return False  # the same source tag renders the same image: a move at most
+    return one == other or ("%n" not in one and "%n" not in other)
+
+
+def policy_target_warnings(*, policies: Iterable[PromotionPolicy]) -> dict[int, list[str]]:
+    """policy id -> warnings that another enabled policy may write the same target tag (the
+    later writer's promotion is then made unique). One query however many policies."""
+    policies = [p for p in policies if p.target_id is not None]
+    others = list(
+        PromotionPolicy.objects.filter(
+            enabled=True, target_id__in={p.target_id for p in policies}
+        ).select_related("source__namespace", "target__namespace")
+    )
+    warnings: dict[int, list[str]] = {}
+    for policy in policies:
+        for other in others:
+            if other.pk == policy.pk or other.target_id != policy.target_id:
+                continue
+            if not _may_write_same_tag(policy, other):
+                continue
+            warnings.setdefault(policy.pk, []).append(
+                f"The policy “{other.name}” (from {other.source.full_name}) also writes to "
+                f"{other.target.full_name} "
+                + (
+                    f"with the template {other.tag_template}"
+                    if other.tag_template
+                    else "keeping the tag"
+                )
+                + ": both can write the same target tag. A promotion never overwrites a tag "
+                "that came from another source tag: the later one gets a unique tag."
+            )
+    return warnings

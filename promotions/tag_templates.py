@@ -276,3 +276,37 @@ class TagTemplate:
             shortest += low
             longest += high
         return shortest, longest
+
+
+# The finest time a placeholder tells apart, finest first: two promotions within it render
+# the same tag from a template that does not name the source tag.
+_RESOLUTION = (
+    ("%f", "microsecond"),
+    ("%S", "second"),
+    ("%M", "minute"),
+    ("%H", "hour"),
+    ("%I", "hour"),
+    ("%d", "day"),
+    ("%j", "day"),
+    ("%a", "day"),
+    ("%A", "day"),
+    ("%w", "day"),
+)
+
+
+def repeat_warning(template: TagTemplate) -> str:
+    """Why a template can render the same tag for two promotions, or '' when it cannot: one
+    without %n renders the same tag for every promotion within its finest time unit, which
+    is what a Save & Apply over many tags, or two pushes in the same second, do."""
+    if template.keeps_source_tag or template.validate():
+        return ""
+    used = template.placeholders
+    if _ORIGINAL_TAG in used:
+        return ""
+    unit = next((name for code, name in _RESOLUTION if code in used), "")
+    when = f"in the same {unit}" if unit else "ever"
+    return (
+        f"the template does not contain %n: promotions {when} (a Save & Apply over many tags, "
+        "or pushes close together) render the same tag; the later ones get a unique tag, "
+        "<tag>-<first 8 hex digits of the digest>"
+    )

@@ -36,6 +36,12 @@ def resume_waiting_promotions(manifest_id: int, scan_failed_reason: str = "") ->
 
 
 @shared_task(**RETRY)
+def resume_all_waiting_promotions() -> int:
+    """Vulnerability data arrived: decide the promotions that waited for it."""
+    return services.promotions_resume_all_waiting()
+
+
+@shared_task(**RETRY)
 def apply_policy(policy_id: int, actor_id: int) -> int:
     """Save & Apply in the background: evaluate a policy against existing tags."""
     policy = PromotionPolicy.objects.filter(pk=policy_id).first()

@@ -25,12 +25,12 @@ from django.views.generic import TemplateView, View
 
 from registry_portal.accounts.choices import Action
 from registry_portal.errors import PermissionDenied, ValidationFailed
-from registry_portal.registry.models import Tag, TagEvent
+from registry_portal.registry.models import Repository, Tag, TagEvent
 from registry_portal.registry.pages import RepositoryPageMixin, repository_url
 from scanning import selectors as scan_selectors
 
-from . import services, tasks
-from .choices import PromotionOutcome, RuleField, RuleOperator, operator_label
+from . import services
+from .choices import OnMove, PromotionOutcome, RuleField, RuleOperator, operator_label
 from .forms import (
     KEEP_TAG,
     TEMPLATE_TAG,
@@ -39,7 +39,7 @@ from .forms import (
     RuleFormSet,
 )
 from .models import PromotionPolicy, PromotionRecord
-from .tag_templates import PLACEHOLDERS, TagTemplate
+from .tag_templates import PLACEHOLDERS, TagTemplate, repeat_warning
 
 RECENT_RECORDS = 5
 RECORDS_PER_PAGE = 25
@@ -112,6 +112,9 @@ class PolicyListView(RepositoryPageMixin, TemplateView):
                 PromotionPolicy.objects.restrict(user, Action.PULL).filter(target=self.repository)
             )
         )
+        warnings = services.policy_target_warnings(policies=[*outgoing, *incoming])
+        for policy in [*outgoing, *incoming]:
+            policy.target_warnings = warnings.get(policy.pk, [])
         context.update(
             outgoing=_describe(outgoing, user),
             incoming=_describe(incoming, user),
@@ -199,8 +202,7 @@ class PolicyFormMixin(RepositoryPageMixin):
             with transaction.atomic():
                 policy = self.save(data, [f.rule() for f in kept])
                 if "apply" in request.POST:
-                    args = (policy.pk, request.user.pk)
-                    transaction.on_commit(lambda: tasks.apply_policy.delay(*args))
+                    services.policy_apply_queue(actor=request.user, policy=policy)
         except ValidationFailed as error:
             self.show_errors(error, form, kept)
             return self.render(form, rules, status=400)
@@ -241,7 +243,10 @@ class PolicyCreateView(PolicyFormMixin, TemplateView):
     """New promotion policy, with this repository as its source."""
 
     def initial(self) -> dict:
-        return {"initial": {"enabled": True, "tag_mode": KEEP_TAG}, "rules_initial": []}
+        return {
+            "initial": {"enabled": True, "tag_mode": KEEP_TAG, "on_move": OnMove.OVERWRITE},
+            "rules_initial": [],
+        }
 
     def save(self, data, rules) -> PromotionPolicy:
         return services.policy_create(
@@ -253,6 +258,8 @@ class PolicyCreateView(PolicyFormMixin, TemplateView):
             rules=rules,
             tag_template=data["tag_template"],
             enabled=data["enabled"],
+            pass_on_missing_data=data["pass_on_missing_data"],
+            on_move=data["on_move"],
         )
 
 
@@ -289,6 +296,8 @@ class PolicyUpdateView(PolicyFormMixin, TemplateView):
                 "tag_mode": TEMPLATE_TAG if policy.tag_template else KEEP_TAG,
                 "tag_template": policy.tag_template,
                 "enabled": policy.enabled,
+                "pass_on_missing_data": policy.pass_on_missing_data,
+                "on_move": policy.on_move,
             },
             "rules_initial": [
                 {"field": r.field, "operator": r.operator, "values": ", ".join(r.values)}
@@ -306,6 +315,8 @@ class PolicyUpdateView(PolicyFormMixin, TemplateView):
             rules=rules,
             tag_template=data["tag_template"],
             enabled=data["enabled"],
+            pass_on_missing_data=data["pass_on_missing_data"],
+            on_move=data["on_move"],
         )
 
 
@@ -323,16 +334,19 @@ class TagTemplatePreviewView(RepositoryPageMixin, View):
                 "tag": tag,
                 "preview": template.preview(now=now, tag=tag),
                 "errors": template.validate(),
-                "warnings": template.warnings(),
+                "warnings": [*template.warnings(), *filter(None, [repeat_warning(template)])],
                 "now": now.strftime("%Y-%m-%d %H:%M:%S UTC"),
             }
         )
 
 
 class PolicyDryRunView(RepositoryPageMixin, View):
-    """The form's dry-run panel: which existing tags the rules would promote, and as what."""
+    """The form's dry-run panel: which existing tags the rules would promote, and as what.
 
-    required_action = Action.ADMIN
+    Its permission is the service's (pull on the source), as in the API.
+    """
+
+    required_action = Action.PULL
 
     def post(self, request, *args, **kwargs):
         rules = RuleFormSet(request.POST, prefix="rules")
@@ -343,9 +357,24 @@ class PolicyDryRunView(RepositoryPageMixin, View):
             context["errors"] = ["Complete every rule row (field and operator) first."]
         else:
             kept = [f for f in rules.forms if f.cleaned_data and not f.cleaned_data.get("DELETE")]
+            target_id = request.POST.get("target", "")
+            target = (
+                Repository.objects.restrict(request.user, Action.ADMIN)
+                .filter(pk=int(target_id))
+                .first()
+                if target_id.isdigit() and len(target_id) < 18
+                else None
+            )
+            on_move = request.POST.get("on_move", OnMove.OVERWRITE)
             try:
                 context["rows"] = services.policy_dry_run(
-                    source=self.repository, rules=[f.rule() for f in kept], tag_template=template
+                    actor=request.user,
+                    source=self.repository,
+                    rules=[f.rule() for f in kept],
+                    tag_template=template,
+                    target=target,
+                    pass_on_missing_data=request.POST.get("pass_on_missing_data") == "on",
+                    on_move=on_move if on_move in OnMove.values else OnMove.OVERWRITE,
                 )
             except ValidationFailed as error:
                 for key, messages_ in (error.detail or {}).items():
@@ -355,7 +384,11 @@ class PolicyDryRunView(RepositoryPageMixin, View):
                         else "Tag template"
                     )
                     context["errors"].extend(f"{where}: {message}" for message in messages_)
-        context["matches"] = sum(1 for row in context["rows"] if row.outcome == "match")
+        context["matches"] = sum(
+            1 for row in context["rows"] if row.record_outcome == PromotionOutcome.PROMOTED
+        )
+        context["repeats"] = sum(1 for row in context["rows"] if row.warning)
+        context["template_warning"] = repeat_warning(TagTemplate(template))
         return TemplateResponse(request, "promotions/_dry_run.html", context)
 
 

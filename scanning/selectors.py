@@ -1,12 +1,13 @@
 """Reads of scan data for promotions, the pages and the API.
 
-`manifest_scan_facts` is the interface promotions depends on: None when the manifest has
-no report; else the status, the error, and (once done) the component names, the SPDX
-license ids, the distinct vulnerabilities per severity, and `incomplete_reasons`: what left
-part of the image unread (a layer reader cap, a skipped layer), empty when all of it was
-read. A done scan with reasons is missing data, and a gate must not pass on it. For an
-index the facts are the union over its platform reports, and it is done only when every
-platform is.
+`manifest_scan_facts` (one manifest) and `manifests_scan_facts` (many, in a fixed number of
+queries) are the interface promotions depends on: None when the manifest has no report;
+else the status, the error, and (once done) the components, the SPDX license ids, the
+distinct vulnerabilities per severity, what the scan could not give (`missing`), and
+`incomplete_reasons`: the `IncompleteReason` codes of what left part of the image unread (a
+layer reader cap, a skipped layer), empty when all of it was read; any of them is also
+missing "layers". For an index the facts are the union over its platform reports, and it
+is done only when every platform is.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import Case, Exists, IntegerField, OuterRef, QuerySet, Value, When
+from django.db.models import Case, Exists, F, IntegerField, OuterRef, QuerySet, Value, When
 
 from registry_portal.registry.models import Manifest, RepositoryManifest
 
@@ -29,13 +30,20 @@ def _zero_counts() -> dict[str, int]:
 
 @dataclass(frozen=True)
 class ScanFacts:
-    """What a policy may ask of a scan."""
+    """What a policy may ask of a scan.
+
+    ``components`` holds (type, name) pairs. ``missing`` maps a kind of missing data
+    (``vulnerability_data``, ``licenses``, ``layers``, ``os``: the promotion engine's
+    ``MissingData``) to words saying what is missing: a gate that needs it fails closed.
+    """
 
     status: str
     error: str = ""
     component_names: frozenset[str] = frozenset()
     licenses: frozenset[str] = frozenset()
     vulnerability_counts: dict[str, int] = field(default_factory=_zero_counts)
+    components: frozenset[tuple[str, str]] = frozenset()
+    missing: dict[str, str] = field(default_factory=dict)
     # `IncompleteReason` codes; empty when every layer was read in full.
     incomplete_reasons: frozenset[str] = frozenset()
 
@@ -43,6 +51,70 @@ class ScanFacts:
     def complete(self) -> bool:
         """Done, and nothing of the image left unread."""
         return self.status == ScanStatus.DONE and not self.incomplete_reasons
+
+
+# A report note with one of these words says the scan read less than the whole image (a
+# layer or file skipped, unreadable, or over the reader's limits): its inventory may be
+# incomplete. Notes on SBOM referrers and on vulnerability data say something else.
+INCOMPLETE_NOTE_WORDS = ("skipped", "not read", "unreadable", "limit", "incomplete", "truncated")
+OS_PACKAGE_TYPES = frozenset({"deb", "apk", "rpm"})
+SHOWN_EXAMPLES = 3
+
+
+def incomplete_notes(notes: Iterable[str]) -> list[str]:
+    """The notes of a report that say its inventory may be incomplete."""
+    return [
+        note
+        for note in notes
+        if not note.startswith(("SBOM ", "no OSV snapshot"))
+        and any(word in note.lower() for word in INCOMPLETE_NOTE_WORDS)
+    ]
+
+
+def _more(items: list[str]) -> str:
+    shown = "; ".join(items[:SHOWN_EXAMPLES])
+    more = len(items) - SHOWN_EXAMPLES
+    return shown + (f"; and {more} more" if more > 0 else "")
+
+
+def _missing(reports: list[ScanReport], components: list[tuple]) -> dict[str, str]:
+    """What the image reports (and their components) could not give, in words."""
+    missing: dict[str, str] = {}
+    if not reports or any(report.snapshot_id is None for report in reports):
+        missing["vulnerability_data"] = (
+            "no vulnerability snapshot was used: vulnerabilities were not matched "
+            "(load or sync OSV data)"
+        )
+    notes = [note for report in reports for note in incomplete_notes(report.notes or [])]
+    if not reports:
+        notes.append("the image has no platform report")
+    # The reader's own record of a cap or a skipped layer, whatever its notes' words.
+    reasons = sorted({reason for report in reports for reason in report.incomplete_reasons})
+    if reasons and not notes:
+        notes.append(f"the reader stopped or skipped ({', '.join(reasons)})")
+    if notes:
+        missing["layers"] = f"the scan did not read the whole image: {_more(notes)}"
+    unrecognised = []
+    unmatched_os = 0
+    for _report_id, kind, name, ecosystem, licenses in components:
+        if not any(entry.get("spdx") for entry in licenses or []):
+            raw = ", ".join(repr(entry.get("raw")) for entry in licenses or [] if entry.get("raw"))
+            unrecognised.append(f"{name}: {raw or 'none found'}")
+        if kind in OS_PACKAGE_TYPES and not ecosystem:
+            unmatched_os += 1
+    if unrecognised:
+        count = len(unrecognised)
+        missing["licenses"] = (
+            f"the license of {count} component{'s' if count != 1 else ''} was not recognised "
+            f"({_more(sorted(unrecognised))})"
+        )
+    if unmatched_os:
+        missing["os"] = (
+            f"the OS was not identified (no os-release): {unmatched_os} OS "
+            f"package{'s were' if unmatched_os != 1 else ' was'} not matched against "
+            "vulnerabilities"
+        )
+    return missing
 
 
 def _image_report_ids(report: ScanReport) -> list[int]:
@@ -56,24 +128,63 @@ def _image_report_ids(report: ScanReport) -> list[int]:
 
 def manifest_scan_facts(*, manifest: Manifest) -> ScanFacts | None:
     """The scan facts of a manifest, or None when it has no report."""
-    report = ScanReport.objects.filter(manifest=manifest).first()
-    if report is None:
-        return None
-    if report.status != ScanStatus.DONE:
-        return ScanFacts(status=report.status, error=report.error)
-    report_ids = _image_report_ids(report)
-    names = Component.objects.filter(report_id__in=report_ids).values_list("name", flat=True)
-    licenses = ComponentLicense.objects.filter(report_id__in=report_ids).values_list(
-        "spdx_id", flat=True
-    )
-    return ScanFacts(
-        status=report.status,
-        error=report.error,
-        component_names=frozenset(names.distinct()),
-        licenses=frozenset(licenses.distinct()),
-        vulnerability_counts=report.vulnerability_counts,
-        incomplete_reasons=frozenset(report.incomplete_reasons),
-    )
+    return manifests_scan_facts(manifest_ids=[manifest.pk]).get(manifest.pk)
+
+
+def manifests_scan_facts(*, manifest_ids: Iterable[int]) -> dict[int, ScanFacts]:
+    """manifest id -> scan facts, for the manifests that have a report; at most four queries
+    however many manifests (an index's facts are those of its platforms)."""
+    manifest_ids = list(manifest_ids)
+    reports = {
+        report.manifest_id: report
+        for report in ScanReport.objects.filter(manifest_id__in=manifest_ids).defer(
+            "sources", "distro"
+        )
+    }
+    done = {mid: report for mid, report in reports.items() if report.status == ScanStatus.DONE}
+    # The reports whose components make up each done report: itself, or an index's platforms.
+    image_reports: dict[int, list[ScanReport]] = {
+        mid: [report] for mid, report in done.items() if not report.is_index
+    }
+    index_ids = [mid for mid, report in done.items() if report.is_index]
+    if index_ids:
+        for platform in ScanReport.objects.filter(manifest__parents__in=index_ids).annotate(
+            index_id=F("manifest__parents")
+        ):
+            image_reports.setdefault(platform.index_id, []).append(platform)
+    report_ids = {report.pk for found in image_reports.values() for report in found}
+    components: dict[int, list[tuple]] = {}
+    for row in Component.objects.filter(report_id__in=report_ids).values_list(
+        "report_id", "type", "name", "ecosystem", "licenses"
+    ):
+        components.setdefault(row[0], []).append(row)
+    licenses: dict[int, set[str]] = {}
+    for report_id, spdx_id in (
+        ComponentLicense.objects.filter(report_id__in=report_ids)
+        .values_list("report_id", "spdx_id")
+        .distinct()
+    ):
+        licenses.setdefault(report_id, set()).add(spdx_id)
+    facts = {}
+    for manifest_id, report in reports.items():
+        if report.status != ScanStatus.DONE:
+            facts[manifest_id] = ScanFacts(status=report.status, error=report.error)
+            continue
+        parts = image_reports.get(manifest_id, [])
+        rows = [row for part in parts for row in components.get(part.pk, [])]
+        facts[manifest_id] = ScanFacts(
+            status=report.status,
+            error=report.error,
+            component_names=frozenset(row[2] for row in rows),
+            components=frozenset((row[1], row[2]) for row in rows),
+            licenses=frozenset(spdx for part in parts for spdx in licenses.get(part.pk, ())),
+            vulnerability_counts=report.vulnerability_counts,
+            missing=_missing(parts, rows),
+            incomplete_reasons=frozenset(
+                reason for part in parts for reason in part.incomplete_reasons
+            ),
+        )
+    return facts
 
 
 @dataclass(frozen=True)

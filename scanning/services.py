@@ -58,7 +58,7 @@ from .models import (
     OsvVulnerability,
     ScanReport,
 )
-from .signals import scan_finished
+from .signals import scan_finished, vulnerability_data_changed
 
 logger = logging.getLogger(__name__)
 
@@ -648,6 +648,10 @@ def rematch(*, snapshot: OsvSnapshot) -> int:
     for report in ScanReport.objects.filter(pk__in=list(report_ids)).iterator():
         report_rematch(report=report, snapshot=snapshot)
         count += 1
+    snapshot_id = snapshot.pk
+    transaction.on_commit(
+        lambda: vulnerability_data_changed.send(sender=OsvSnapshot, snapshot_id=snapshot_id)
+    )
     return count
 
 

@@ -3,6 +3,8 @@
 - `scan_finished` is sent (after the commit) when a manifest's report reaches done or
   failed, with `manifest_id`, `status` and `error`; for an index, once every platform
   report has. Promotions listens to it; scanning imports nothing of promotions.
+- `vulnerability_data_changed` is sent (after the commit) when the stored reports were
+  re-matched against a new active OSV snapshot: what waited for vulnerability data can go on.
 - A tag saved as created, or moved to another manifest, queues the scan of its manifest.
 - A new manifest that refers to another (`subject`) and may carry an SBOM queues its
   ingestion into the subject's report.
@@ -15,6 +17,7 @@ from django.dispatch import Signal, receiver
 from registry_portal.registry.models import Manifest, Tag
 
 scan_finished = Signal()
+vulnerability_data_changed = Signal()
 
 
 @receiver(post_save, sender=Tag, dispatch_uid="scanning.queue_scan_for_tag")

@@ -10,9 +10,21 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from promotions.choices import RuleField, RuleOperator
+from promotions.choices import (
+    COMPONENT_NAME_HELP,
+    OnMove,
+    PromotionOutcome,
+    RuleField,
+    RuleOperator,
+)
 from promotions.engine import MAX_VALUE_LENGTH, MAX_VALUES, Outcome
-from promotions.models import PolicyRule, PromotionPolicy, PromotionRecord
+from promotions.models import (
+    MISSING_DATA_HELP,
+    ON_MOVE_HELP,
+    PolicyRule,
+    PromotionPolicy,
+    PromotionRecord,
+)
 from registry_portal.accounts.choices import Action
 from registry_portal.grammar import is_valid_repository_name
 from registry_portal.registry.filtersets import repository_full_name_q
@@ -59,7 +71,7 @@ class RuleSerializer(serializers.ModelSerializer):
         child=serializers.CharField(allow_blank=True, max_length=MAX_VALUE_LENGTH),
         max_length=MAX_VALUES,
         help_text="One value, or several for 'oo' and 'noo'. Counts are numbers; "
-        "'last updated' takes a date or a duration such as 7d.",
+        "'last updated' takes a date or a duration such as 7d. " + COMPONENT_NAME_HELP,
     )
 
     class Meta:
@@ -90,6 +102,8 @@ class PolicySerializer(serializers.ModelSerializer):
             "target",
             "enabled",
             "tag_template",
+            "pass_on_missing_data",
+            "on_move",
             "rules",
             "created_by",
             "created_at",
@@ -107,9 +121,15 @@ class PolicySavedSerializer(PolicySerializer):
         "the loop (first = last). Allowed: a promotion never re-enters a repository of its "
         "chain; shown so that it is seen. Empty otherwise.",
     )
+    warnings = serializers.ListField(
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="Warnings, not errors: another enabled policy may write the same target "
+        "tag (the later promotion then gets a unique tag).",
+    )
 
     class Meta(PolicySerializer.Meta):
-        fields = (*PolicySerializer.Meta.fields, "loop")
+        fields = (*PolicySerializer.Meta.fields, "loop", "warnings")
         read_only_fields = fields
 
 
@@ -130,6 +150,12 @@ class PolicyCreateSerializer(serializers.Serializer):
     rules = RuleSerializer(
         many=True, required=False, default=list, max_length=MAX_RULES, help_text="All must match."
     )
+    pass_on_missing_data = serializers.BooleanField(
+        required=False, default=False, help_text=MISSING_DATA_HELP
+    )
+    on_move = serializers.ChoiceField(
+        choices=OnMove.choices, required=False, default=OnMove.OVERWRITE, help_text=ON_MOVE_HELP
+    )
 
 
 class PolicyUpdateSerializer(PolicyCreateSerializer):
@@ -140,10 +166,21 @@ class PolicyUpdateSerializer(PolicyCreateSerializer):
 
 class DryRunSerializer(serializers.Serializer):
     source = RepositoryNameField(help_text="The repository whose tags are evaluated.")
+    target = RepositoryNameField(
+        required=False,
+        default=None,
+        help_text="Optional: the target, to flag target tags that exist already.",
+    )
     tag_template = serializers.CharField(
         max_length=200, allow_blank=True, required=False, default=""
     )
     rules = RuleSerializer(many=True, required=False, default=list, max_length=MAX_RULES)
+    pass_on_missing_data = serializers.BooleanField(
+        required=False, default=False, help_text=MISSING_DATA_HELP
+    )
+    on_move = serializers.ChoiceField(
+        choices=OnMove.choices, required=False, default=OnMove.OVERWRITE, help_text=ON_MOVE_HELP
+    )
 
 
 class DryRunRowSerializer(serializers.Serializer):
@@ -151,10 +188,26 @@ class DryRunRowSerializer(serializers.Serializer):
     digest = serializers.CharField()
     outcome = serializers.ChoiceField(
         choices=[outcome.value for outcome in Outcome],
-        help_text="match: would be promoted, as target_tag.",
+        help_text="The engine's decision. match: would be promoted, as target_tag; "
+        "missing_data: a rule's data is missing (see reason).",
+    )
+    record_outcome = serializers.CharField(
+        help_text="What the promotion record would say, as a real run: "
+        + ", ".join(PromotionOutcome.values)
+        + "."
     )
     target_tag = serializers.CharField(help_text="Empty unless the tag would be promoted.")
     reason = serializers.CharField()
+    warning = serializers.CharField(
+        help_text="A target tag this run renders more than once, or that exists already from "
+        "another source tag (made unique at run time), or a move. Empty otherwise."
+    )
+
+
+class ApplyHandleSerializer(serializers.Serializer):
+    policy_id = serializers.IntegerField()
+    revision = serializers.CharField(help_text="The policy revision being applied.")
+    records = serializers.URLField(help_text="The records of this apply, as they are written.")
 
 
 class PromoteSerializer(serializers.Serializer):
@@ -167,7 +220,11 @@ class PromoteSerializer(serializers.Serializer):
 
 class RuleResultSerializer(serializers.Serializer):
     rule = serializers.CharField(help_text="The rule, in words.")
-    matched = serializers.BooleanField(allow_null=True, help_text="Null: waits for the scan.")
+    matched = serializers.BooleanField(
+        allow_null=True,
+        help_text="Null: not decided: it waits for the scan, or the data it needs is missing "
+        "(the reason says which).",
+    )
     reason = serializers.CharField()
 
 
@@ -194,6 +251,8 @@ class PromotionRecordSerializer(serializers.ModelSerializer):
             "target_repository_id",
             "target_repository",
             "target_tag",
+            "previous_digest",
+            "revision",
             "trigger",
             "outcome",
             "reason",

@@ -3,6 +3,9 @@ the caller may see; every write and action is a ``promotions.services`` call, wh
 the permission rules of the reference (admin on source and target to create, change, apply
 or promote; admin on either to delete)."""
 
+from urllib.parse import urlencode
+
+from django.urls import reverse
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import status, viewsets
@@ -14,7 +17,7 @@ from promotions.filtersets import PromotionPolicyFilterSet, PromotionRecordFilte
 from promotions.models import PromotionPolicy, PromotionRecord
 from registry_portal.accounts.choices import Action
 from registry_portal.api.pagination import CursorPagination
-from registry_portal.api.permissions import PolicySourceReadable, ReadOrAuthenticated
+from registry_portal.api.permissions import ReadOrAuthenticated
 from registry_portal.errors import PermissionDenied, ValidationFailed
 from registry_portal.registry.selectors import tag_get
 
@@ -26,12 +29,13 @@ PLAIN_LIST = {"filter_backends": [], "pagination_class": None}
 
 
 def _saved(policy: PromotionPolicy) -> dict:
-    """A saved policy, with the loop it closes (if any)."""
+    """A saved policy, with the loop it closes (if any) and its warnings."""
     policy.loop = (
         services.policy_cycle(source=policy.source, target=policy.target)
         if policy.enabled and policy.target is not None
         else []
     )
+    policy.warnings = services.policy_target_warnings(policies=[policy]).get(policy.pk, [])
     return serializers.PolicySavedSerializer(policy).data
 
 
@@ -115,15 +119,18 @@ class PromotionPolicyViewSet(viewsets.ModelViewSet):
         methods=["post"],
         url_path="dry-run",
         url_name="dry-run",
-        permission_classes=[PolicySourceReadable],
         **PLAIN_LIST,
     )
     def dry_run(self, request, pk=None):
         policy = self.get_object()
         rows = services.policy_dry_run(
+            actor=request.user,
             source=policy.source,
             rules=services.policy_rule_specs(policy),
             tag_template=policy.tag_template,
+            target=policy.target,
+            pass_on_missing_data=policy.pass_on_missing_data,
+            on_move=policy.on_move,
         )
         return Response(serializers.DryRunRowSerializer(rows, many=True).data)
 
@@ -145,19 +152,26 @@ class PromotionPolicyViewSet(viewsets.ModelViewSet):
             data=request.data, context=self.get_serializer_context()
         )
         serializer.is_valid(raise_exception=True)
-        rows = services.policy_dry_run(**serializer.validated_data)
+        rows = services.policy_dry_run(actor=request.user, **serializer.validated_data)
         return Response(serializers.DryRunRowSerializer(rows, many=True).data)
 
     @extend_schema(
-        summary="Apply a policy to the tags its source has now (admin on source and target); "
-        "applying twice promotes each tag once",
+        summary="Queue the apply of a policy, as it is now, to the tags its source has (admin "
+        "on source and target); the same revision applied twice promotes each tag once",
         request=None,
-        responses=serializers.PromotionRecordSerializer(many=True),
+        responses={202: serializers.ApplyHandleSerializer},
     )
     @action(detail=True, methods=["post"], **PLAIN_LIST)
     def apply(self, request, pk=None):
-        records = services.policy_apply(actor=request.user, policy=self.get_object())
-        return Response(serializers.PromotionRecordSerializer(records, many=True).data)
+        handle = services.policy_apply_queue(actor=request.user, policy=self.get_object())
+        records = request.build_absolute_uri(
+            reverse("promotion-record-list") + "?" + urlencode(handle.records_query)
+        )
+        return Response(
+            {"policy_id": handle.policy_id, "revision": handle.revision, "records": records},
+            status=status.HTTP_202_ACCEPTED,
+            headers={"Location": records},
+        )
 
     @extend_schema(
         summary="Promote one tag of the source now, whatever the rules (admin on source and "

@@ -74,10 +74,3 @@ class OrganizationAdmin(Authenticated):
 
     def has_object_permission(self, request, view, obj) -> bool:
         return organization_is_admin(request.user, view.permission_organization(obj))
-
-
-class PolicySourceReadable(ReadOrAuthenticated):
-    """A dry run shows the source's tags: it needs pull on the policy's source."""
-
-    def has_object_permission(self, request, view, obj) -> bool:
-        return repository_allows(request.user, obj.source, Action.PULL)

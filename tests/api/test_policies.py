@@ -157,7 +157,9 @@ def test_dry_run_of_an_invalid_unsaved_policy_is_a_field_error(world, lead):
     assert "rules.0" in error_of(response)["fields"]
 
 
-def test_apply_promotes_existing_tags_once_and_promote_forces_one(world, lead):
+def test_apply_promotes_existing_tags_once_and_promote_forces_one(
+    world, lead, eager_tasks, django_capture_on_commit_callbacks
+):
     manifest = factories.make_manifest()
     tag_set(repository=world["private"], name="2.0-stable", manifest=manifest)
     tag_set(repository=world["private"], name="2.0", manifest=factories.make_manifest())
@@ -166,12 +168,17 @@ def test_apply_promotes_existing_tags_once_and_promote_forces_one(world, lead):
     saved_dry_run = lead.post(f"/api/v1/policies/{policy_id}/dry-run/").json()
     assert {row["tag"] for row in saved_dry_run if row["outcome"] == "match"} == {"2.0-stable"}
 
-    applied = lead.post(f"/api/v1/policies/{policy_id}/apply/")
-    assert applied.status_code == 200
-    outcomes = {r["source_tag"]: r["outcome"] for r in applied.json()}
+    with django_capture_on_commit_callbacks(execute=True):
+        applied = lead.post(f"/api/v1/policies/{policy_id}/apply/")
+    assert applied.status_code == 202
+    records = lead.get(applied.json()["records"]).json()["results"]
+    outcomes = {r["source_tag"]: r["outcome"] for r in records}
     assert outcomes == {"2.0-stable": "promoted", "2.0": "skipped"}
-    again = lead.post(f"/api/v1/policies/{policy_id}/apply/").json()
-    assert {r["id"] for r in again} == {r["id"] for r in applied.json()}
+    with django_capture_on_commit_callbacks(execute=True):
+        again = lead.post(f"/api/v1/policies/{policy_id}/apply/").json()
+    assert {r["id"] for r in lead.get(again["records"]).json()["results"]} == {
+        r["id"] for r in records
+    }
     promoted = Tag.objects.get(repository=world["target"], name="2.0-stable")
     assert promoted.manifest_id == manifest.pk
 

@@ -398,7 +398,12 @@ def test_evaluate_refuses_a_naive_now():
 
 def test_outcomes_are_plain_strings():
     assert Outcome.NEEDS_SCAN == "needs_scan"
-    assert {outcome.value for outcome in Outcome} == {"match", "no_match", "needs_scan"}
+    assert {outcome.value for outcome in Outcome} == {
+        "match",
+        "no_match",
+        "needs_scan",
+        "missing_data",
+    }
 
 
 # --- the data types -----------------------------------------------------------------

@@ -254,7 +254,9 @@ def test_a_superseded_push_is_skipped(seed, seed_policy, django_capture_on_commi
 def test_dry_run_lists_what_would_be_promoted_and_writes_nothing(seed):
     for name in ("1.0", "1.0-stable", "2.0-stable"):
         tag_set(repository=seed["source"], name=name, manifest=factories.make_manifest())
-    rows = services.policy_dry_run(source=seed["source"], rules=STABLE, tag_template="qa-%n")
+    rows = services.policy_dry_run(
+        actor=seed["lead"], source=seed["source"], rules=STABLE, tag_template="qa-%n"
+    )
     by_tag = {row.tag: row for row in rows}
     assert by_tag["1.0-stable"].target_tag == "qa-1.0-stable"
     assert by_tag["2.0-stable"].outcome == "match"

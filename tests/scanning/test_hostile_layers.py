@@ -142,6 +142,7 @@ def test_a_complete_scan_has_no_incomplete_reasons(repository):
     facts = manifest_scan_facts(manifest=manifest)
     assert facts.incomplete_reasons == frozenset()
     assert facts.complete
+    assert "layers" not in facts.missing
 
 
 @pytest.mark.django_db
@@ -163,6 +164,7 @@ def test_an_index_is_incomplete_when_one_platform_hit_a_cap(repository, settings
     assert facts.status == "done"
     assert facts.incomplete_reasons == {"max_links"}
     assert not facts.complete
+    assert "layers" in facts.missing  # what the promotion gates read: they fail closed
 
 
 @pytest.mark.django_db
@@ -191,3 +193,19 @@ def test_long_symlink_targets_cannot_make_every_read_slow():
 
     assert tree.read("real/etc/os-release") == b"ID=debian\n"
     assert elapsed < 2, f"{elapsed:.2f} s for 200 reads"
+
+
+@pytest.mark.django_db
+def test_a_cap_whose_note_has_no_telltale_word_is_still_missing_data(repository, settings):
+    # Hard links that stay links when the kept bytes run out: the note says "stay links".
+    settings.SCAN_MAX_KEPT_BYTES = 20_000
+    metadata = "usr/lib/python3/dist-packages/big-1.0.dist-info/METADATA"
+    members = [File(metadata, b"Metadata-Version: 2.1\nName: big\nVersion: 1.0\n" + b"#" * 5000)]
+    members += [Hardlink(f"usr/share/alias{n}", metadata) for n in range(10)]
+    manifest = db_images.push_image(repository, [db_images.BASE_LAYER, members])
+
+    report = services.scan_manifest(manifest_id=manifest.pk)
+
+    assert report.status == "done", report.error
+    assert "max_kept_bytes" in report.incomplete_reasons
+    assert "layers" in manifest_scan_facts(manifest=manifest).missing

@@ -196,6 +196,7 @@ def test_dry_run_lists_what_would_be_promoted_and_writes_nothing(world, login):
     assert "Rule 1:" in bad.content.decode()
 
 
-def test_dry_run_is_for_admins(world, login):
+def test_dry_run_needs_pull_on_the_source_as_in_the_api(world, login):
     url = "/repos/dev/website/-/promotions/dry-run/"
-    assert login(world["writer"]).post(url, policy_data(world)).status_code == 403
+    assert login(world["reader"]).post(url, policy_data(world)).status_code == 200
+    assert login(world["outsider"]).post(url, policy_data(world)).status_code in (403, 404)
