@@ -8,6 +8,9 @@ a re-match of 1,000 components against a 10,000-record OSV snapshot.
   stored through the registry services. "cold": nothing cached; "warm": a second image
   sharing that layer (its contents come from the `LayerInventory` cache). Both include
   matching against the snapshot and saving the report. Target: cold < 2 s.
+- The worst-case layer (issue 11): 20,000 chained hard links and 100,000 chained symlinks
+  (a few hundred KB of gzip), scanned cold through the same service, printed next to the
+  ordinary image. Hard links used to resolve in quadratic time (16,000 took 29 s).
 - The re-match: a report of 500 Debian (two binaries per source package) and 500 PyPI
   components, a synthetic snapshot of 10,000 records of which a third name those packages;
   `report_rematch` replaces the findings and counts. Target: < 100 ms.
@@ -184,17 +187,57 @@ def _scan_figures(filler_mb: int) -> dict[str, float | int]:
     return figures
 
 
+def _worst_case_layer(hardlinks: int, symlinks: int) -> bytes:
+    from tests.scanning.builders import File, Hardlink, Symlink, compress, tar_bytes
+
+    members: list = [File("usr/lib/hostile/l0", b"payload")]
+    members += [
+        Hardlink(f"usr/lib/hostile/l{n}", f"usr/lib/hostile/l{n - 1}")
+        for n in range(1, hardlinks + 1)
+    ]
+    members += [Symlink(f"usr/share/hostile/s{n}", f"s{n - 1}") for n in range(1, symlinks + 1)]
+    return compress(tar_bytes(members), "gzip")
+
+
+def _worst_case_figures(hardlinks: int, symlinks: int) -> dict[str, float | int]:
+    from registry_portal.accounts import services as account_services
+    from registry_portal.registry.models import Repository
+    from scanning import services
+    from tests.scanning import db_images
+
+    blob = _worst_case_layer(hardlinks, symlinks)
+    organization = account_services.organization_create(name="bench-hostile")
+    repository = Repository.objects.create(namespace=organization, name="hostile")
+    manifest = db_images.push_image(
+        repository, [], tag="worst", raw_layers=[(blob, db_images.LAYER_MEDIA["gzip"])]
+    )
+    started = time.perf_counter()
+    report = services.scan_manifest(manifest_id=manifest.pk)
+    elapsed = time.perf_counter() - started
+    assert report.status == "done", report.error
+    return {
+        "worst_hardlinks": hardlinks,
+        "worst_symlinks": symlinks,
+        "worst_layer_bytes_gzip": len(blob),
+        "worst_scan_s": round(elapsed, 3),
+        "worst_incomplete": ",".join(report.incomplete_reasons) or "none",
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--filler-mb", type=int, default=100)
     parser.add_argument("--records", type=int, default=10_000)
     parser.add_argument("--components", type=int, default=1_000)
+    parser.add_argument("--hardlinks", type=int, default=20_000)
+    parser.add_argument("--symlinks", type=int, default=100_000)
     parser.add_argument("--json", action="store_true")
     arguments = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-scanning-") as data_dir:
         _setup_django(data_dir)
         figures = _rematch_figures(arguments.records, arguments.components)
         figures |= _scan_figures(arguments.filler_mb)
+        figures |= _worst_case_figures(arguments.hardlinks, arguments.symlinks)
     if arguments.json:
         print(json.dumps(figures))
         return 0
@@ -204,6 +247,12 @@ def main() -> int:
     )
     print(f"  cold: {figures['scan_cold_s']:.2f} s (target < 2 s)")
     print(f"  warm layer cache: {figures['scan_warm_s']:.2f} s")
+    print(
+        f"  worst-case layer ({figures['worst_hardlinks']} chained hard links, "
+        f"{figures['worst_symlinks']} symlinks, {figures['worst_layer_bytes_gzip'] / 1e6:.2f} MB "
+        f"gzip): {figures['worst_scan_s']:.2f} s next to the ordinary image's "
+        f"{figures['scan_cold_s']:.2f} s (caps hit: {figures['worst_incomplete']})"
+    )
     print(
         f"Re-match {figures['rematch_components']} components against "
         f"{figures['rematch_records']} records ({figures['rematch_findings']} findings):"

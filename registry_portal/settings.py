@@ -7,7 +7,9 @@ PORTAL_DATA_DIR, and a Celery broker on kombu's filesystem transport.
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from kombu import Exchange, Queue
@@ -58,8 +60,8 @@ PORTAL_URL = (
     os.environ.get("PORTAL_URL")
     or f"http://{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 ).rstrip("/")
-ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "*").split(",") if h]
-CSRF_TRUSTED_ORIGINS = [PORTAL_URL]
+# ALLOWED_HOSTS, CSRF_TRUSTED_ORIGINS and the HTTPS settings come from PORTAL_URL: see the
+# "Production settings" block at the end.
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -409,3 +411,109 @@ METRICS_ALLOWED_NETWORKS = [
 # /-/ready answers within this many seconds, whatever the database, broker or storage do.
 HEALTH_READY_TIMEOUT = float(os.environ.get("HEALTH_READY_TIMEOUT", "2"))
 # --- end Observability ----------------------------------------------------------------------
+
+# --- Hostile input: layer reading caps (issue 11, part B) -----------------------------------
+# Caps a real image may also reach: the reader stops (or skips the file), the report says
+# which cap was hit in its notes and in `incomplete_reasons`, and gates treat that as missing
+# data. Hardlinks count against SCAN_MAX_LINKS with symlinks; the kept bytes count the file
+# contents kept for the catalogers and every path and link target kept for squashing.
+SCAN_MAX_LINKS = env_int("SCAN_MAX_LINKS", 200_000)
+SCAN_MAX_KEPT_BYTES = env_int("SCAN_MAX_KEPT_BYTES", 512 * 1024**2)
+SCAN_MAX_FILE_BYTES = env_int("SCAN_MAX_FILE_BYTES", 64 * 1024**2)
+# --- end Hostile input: layer reading caps --------------------------------------------------
+
+# --- Throttled authentication (issue 11, part B) --------------------------------------------
+# Failed password and personal-access-token checks are counted per client address and per
+# username on every surface (/auth/token, Basic auth on /v2/, the login page, the admin, the
+# API); past AUTH_THROTTLE_FAILURES within AUTH_THROTTLE_SECONDS of the last failure, the
+# answer is 429 with Retry-After until those seconds pass. Counting is django-axes (README,
+# "Throttled authentication"); `registry_portal.accounts.throttling` wires it in.
+AUTH_THROTTLE_FAILURES = env_int("AUTH_THROTTLE_FAILURES", 10)
+AUTH_THROTTLE_SECONDS = env_int("AUTH_THROTTLE_SECONDS", 900)
+INSTALLED_APPS += ["axes"]
+# Before django-prometheus's last middleware, which must see every response.
+MIDDLEWARE.insert(len(MIDDLEWARE) - 1, "axes.middleware.AxesMiddleware")
+AUTHENTICATION_BACKENDS = [
+    "registry_portal.accounts.throttling.ThrottledAuthenticationBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = env_bool("AUTH_THROTTLE_ENABLED", True)
+AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
+AXES_CACHE = "default"
+AXES_FAILURE_LIMIT = AUTH_THROTTLE_FAILURES
+AXES_COOLOFF_TIME = timedelta(seconds=AUTH_THROTTLE_SECONDS)
+AXES_LOCKOUT_PARAMETERS = "registry_portal.accounts.throttling.lockout_parameters"
+AXES_USERNAME_CALLABLE = "registry_portal.accounts.throttling.counted_username"
+AXES_CLIENT_IP_CALLABLE = "registry_portal.accounts.throttling.client_address"
+AXES_LOCKOUT_CALLABLE = "registry_portal.lockout.lockout_response"
+# A success must not clear what another address guessed against the same username.
+AXES_RESET_ON_SUCCESS = False
+AXES_ENABLE_ADMIN = False
+
+# The cache every web process shares (the throttling counters live there): Redis when
+# CACHE_URL, or else a Redis CELERY_BROKER_URL, points there; otherwise the database (the
+# table `portal_cache`, created by `migrate`), which every process of one deployment sees.
+# CACHE_URL=db:// asks for the database even with a Redis broker. Checked passwords are
+# remembered in each process only (the "credentials" cache): they never leave it.
+_cache_url = os.environ.get("CACHE_URL") or (
+    CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "db://"
+)
+if _cache_url.startswith(("redis://", "rediss://")):
+    _shared_cache = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": _cache_url,
+        "KEY_PREFIX": "portal",
+    }
+elif _cache_url == "db://":
+    _shared_cache = {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "portal_cache",
+        # Room for many counters: a spray of usernames must not cull a victim's count.
+        "OPTIONS": {"MAX_ENTRIES": 100_000},
+    }
+else:
+    raise ValueError(f"CACHE_URL must be redis://, rediss:// or db://, not {_cache_url!r}")
+CACHES = {
+    "default": _shared_cache,
+    "credentials": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "portal-credentials",
+    },
+}
+# --- end Throttled authentication -----------------------------------------------------------
+
+# --- Production settings (issue 11, part B) -------------------------------------------------
+# Derived from PORTAL_URL, the one address clients use. `manage.py check --deploy` passes
+# with PORTAL_URL=https://..., TRUSTED_PROXY_HEADERS and SECURE_HSTS_SECONDS set (README,
+# "Production settings"; tests/test_production_settings.py lists the warnings we keep).
+_portal_url = urlsplit(PORTAL_URL)
+_portal_host = _portal_url.hostname or "localhost"
+_portal_is_https = _portal_url.scheme == "https"
+# Hosts this portal answers to: ALLOWED_HOSTS (comma-separated), else PORTAL_URL's host; a
+# loopback PORTAL_URL (`make run`, the tests) answers to every loopback name.
+ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "").split(",") if h] or (
+    ["localhost", "127.0.0.1", "[::1]"]
+    if _portal_host in {"localhost", "127.0.0.1", "::1"}
+    else [_portal_host]
+)
+CSRF_TRUSTED_ORIGINS = [f"{_portal_url.scheme}://{_portal_url.netloc}"]
+# Behind a reverse proxy that sets X-Forwarded-Proto and X-Forwarded-For itself (and drops
+# what clients send in them): requests it forwarded over HTTPS count as secure, and the
+# client address (throttling) is the last X-Forwarded-For entry. Never set it without one:
+# clients could then claim HTTPS or any address.
+TRUSTED_PROXY_HEADERS = env_bool("TRUSTED_PROXY_HEADERS")
+if TRUSTED_PROXY_HEADERS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Over HTTPS the session and CSRF cookies are never sent in the clear.
+SESSION_COOKIE_SECURE = _portal_is_https
+CSRF_COOKIE_SECURE = _portal_is_https
+# Plain-HTTP requests are redirected to HTTPS when the portal can tell them apart (behind a
+# trusted proxy, or TLS in gunicorn); SECURE_SSL_REDIRECT=false leaves that to the proxy.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", _portal_is_https and TRUSTED_PROXY_HEADERS)
+# Health probes come from the load balancer over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^-/"]
+# HSTS only when asked: once a browser has seen it, the name is HTTPS-only for that long.
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0) if _portal_is_https else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS")
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD")
+# --- end Production settings ----------------------------------------------------------------

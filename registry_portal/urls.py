@@ -15,3 +15,7 @@ urlpatterns = [
     path("", include("registry_portal.registry.urls_pages")),
     path("", include("promotions.urls")),
 ]
+
+# Under /api/ these answer in the API's error shape; elsewhere Django's own pages.
+handler400 = "registry_portal.api.exceptions.bad_request"
+handler500 = "registry_portal.api.exceptions.server_error"

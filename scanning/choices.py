@@ -13,6 +13,20 @@ class ScanStatus(models.TextChoices):
 FINISHED_STATUSES = frozenset({ScanStatus.DONE, ScanStatus.FAILED})
 
 
+class IncompleteReason(models.TextChoices):
+    """Why a finished scan did not read all of the image: `ScanReport.incomplete_reasons`.
+
+    The first four are the layer reader's caps (`ReadLimits` field names); a report's notes
+    say which layer hit them. A gate must treat any of them as missing data.
+    """
+
+    MAX_ENTRIES = "max_entries", "a layer has more entries than SCAN_MAX_ENTRIES"
+    MAX_LINKS = "max_links", "a layer has more symlinks and hardlinks than SCAN_MAX_LINKS"
+    MAX_KEPT_BYTES = "max_kept_bytes", "a layer kept more than SCAN_MAX_KEPT_BYTES"
+    MAX_FILE_SIZE = "max_file_size", "a wanted file is larger than SCAN_MAX_FILE_BYTES"
+    LAYER_SKIPPED = "layer_skipped", "a layer was not read (foreign, or not a tar)"
+
+
 class Severity(models.TextChoices):
     """A finding's severity: the CVSS v3 qualitative bands, "none" for a 0.0 score, else
     "unknown" (a state of its own, shown as such)."""

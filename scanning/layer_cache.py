@@ -28,7 +28,7 @@ from .layers import LayerContents, LayerSource, ReadLimits, SkippedFile, read_la
 from .models import LayerInventory
 
 _HEADER_LENGTH = struct.Struct(">I")
-_FORMAT = b"layer-contents-v1"
+_FORMAT = b"layer-contents-v2"
 
 
 @functools.cache
@@ -60,8 +60,10 @@ def dumps(contents: LayerContents) -> bytes:
         "opaque_dirs": sorted(contents.opaque_dirs),
         "skipped": {path: [s.size, s.reason] for path, s in contents.skipped.items()},
         "entry_count": contents.entry_count,
+        "link_count": contents.link_count,
         "decompressed_bytes": contents.decompressed_bytes,
         "kept_bytes": contents.kept_bytes,
+        "limits_hit": contents.limits_hit,
     }
     encoded = json.dumps(header, separators=(",", ":")).encode()
     raw = b"".join(
@@ -95,8 +97,10 @@ def loads(data: bytes) -> LayerContents:
             for path, (size, reason) in header["skipped"].items()
         },
         entry_count=header["entry_count"],
+        link_count=header["link_count"],
         decompressed_bytes=header["decompressed_bytes"],
         kept_bytes=header["kept_bytes"],
+        limits_hit=header["limits_hit"],
     )
 
 

@@ -14,10 +14,21 @@ so a caller may cache it by digest (`LayerCache` does, in process).
 rules, and gives a `FileTree` that resolves symlinks and hardlinks for reads and
 remembers which layer each file came from.
 
-Hostile layers are expected. Every limit in `ReadLimits` turns into a
-`LayerError` subclass with a message naming the layer. Memory stays bounded by
-the kept-bytes cap, the one file being read (at most the per-file cap), and the
-names of links and directories (at most one per entry).
+Hostile layers are expected, and reading one is bounded in time and memory:
+- A damaged archive, a decompression bomb, or a path (or link target) too long
+  or too deep is a `LayerError` subclass with a message naming the layer.
+- The caps that a real image may also reach do not fail the read: the reader
+  stops (or skips the file) and records which cap it hit in
+  `LayerContents.limits_hit` (the `ReadLimits` field name, and a sentence for
+  the report). What it kept is right but incomplete, and the scan says so.
+  - `max_entries` and `max_links` (symlinks plus hardlinks): reading stops.
+  - `max_kept_bytes`: counts the kept file contents and every name kept for
+    squashing (directory, whiteout and link paths, and link targets). A file
+    that does not fit is skipped; a name that does not fit stops reading.
+  - `max_file_size`: a wanted file over it is skipped.
+- Hardlinks resolve in one pass over the links (a chain of n links costs n).
+Memory stays bounded by the kept-bytes cap and the one file being read (at
+most the per-file cap).
 
 Known approximation: the paths of regular files that no cataloger wants are not
 recorded, so such a file does not shadow a lower layer's symlink or kept file at
@@ -78,6 +89,7 @@ class ReadLimits:
     max_kept_bytes: int = 512 * MIB
     max_decompressed_bytes: int = 8 * GIB
     max_entries: int = 500_000
+    max_links: int = 200_000
     max_path_length: int = 4096
     max_path_depth: int = 128
 
@@ -114,8 +126,16 @@ class LayerContents:
     opaque_dirs: set[str] = field(default_factory=set)
     skipped: dict[str, SkippedFile] = field(default_factory=dict)
     entry_count: int = 0
+    link_count: int = 0
     decompressed_bytes: int = 0
     kept_bytes: int = 0
+    # The `ReadLimits` field names of the caps this layer reached -> what that cost, in words.
+    limits_hit: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        """True when no cap left anything of the layer unread."""
+        return not self.limits_hit
 
 
 def normalise_path(name: str, limits: ReadLimits = ReadLimits()) -> str:
@@ -241,7 +261,9 @@ def read_layer(
         except tarfile.TarError as error:
             raise CorruptLayerError(f"layer {source.digest}: not a tar archive: {error}") from error
         try:
-            _read_members(archive, contents, _Selection(wanted, accept, limits), source.digest)
+            stopped = _read_members(
+                archive, contents, _Selection(wanted, accept, limits), source.digest
+            )
         except tarfile.TarError as error:
             raise CorruptLayerError(
                 f"layer {source.digest}: damaged tar archive: {error}"
@@ -251,7 +273,7 @@ def read_layer(
         # tarfile treats a header cut short as a clean end of the archive.
         # A partial block after the last member is a header cut in the middle.
         leftover = counter.count - archive.offset
-        if leftover < 0 or 0 < leftover < tarfile.BLOCKSIZE:
+        if not stopped and (leftover < 0 or 0 < leftover < tarfile.BLOCKSIZE):
             raise CorruptLayerError(
                 f"layer {source.digest}: truncated tar archive "
                 f"({counter.count} bytes, the last header ends at {archive.offset})"
@@ -259,7 +281,7 @@ def read_layer(
         contents.decompressed_bytes = counter.count
     finally:
         raw.close()
-    _resolve_hardlinks_within(contents)
+    _resolve_hardlinks_within(contents, limits)
     return contents
 
 
@@ -270,21 +292,63 @@ class _Selection:
     limits: ReadLimits
 
 
+class _Stop(Exception):
+    """A cap was reached: keep what was read, read no further."""
+
+
 def _read_members(
     archive: tarfile.TarFile, contents: LayerContents, selection: _Selection, digest: str
-) -> None:
+) -> bool:
+    """Record the members; True when a cap stopped the reading before the end."""
     limits = selection.limits
     while True:
         member = archive.next()
         if member is None:
-            return
+            return False
         # Stream mode would otherwise remember every header it has seen.
         archive.members.clear()
+        if contents.entry_count >= limits.max_entries:
+            contents.limits_hit["max_entries"] = (
+                f"layer {digest}: more than {limits.max_entries} entries; "
+                "the rest of the layer was not read"
+            )
+            return True
         contents.entry_count += 1
-        if contents.entry_count > limits.max_entries:
-            raise LayerLimitError(f"layer {digest}: more than {limits.max_entries} entries")
-        _record_member(archive, member, contents, selection, digest)
+        try:
+            _record_member(archive, member, contents, selection, digest)
+        except _Stop:
+            return True
         _skip_to_next_header(archive, digest)
+
+
+def _keep_name(contents: LayerContents, limits: ReadLimits, digest: str, *names: str) -> None:
+    """Count the names kept for squashing against the kept-bytes cap, or stop the reading."""
+    cost = sum(len(name) for name in names)
+    if contents.kept_bytes + cost > limits.max_kept_bytes:
+        contents.limits_hit["max_kept_bytes"] = (
+            f"layer {digest}: the paths and link targets kept reached the kept-bytes cap "
+            f"({limits.max_kept_bytes} bytes); the rest of the layer was not read"
+        )
+        raise _Stop
+    contents.kept_bytes += cost
+
+
+def _count_link(contents: LayerContents, limits: ReadLimits, digest: str) -> None:
+    if contents.link_count >= limits.max_links:
+        contents.limits_hit["max_links"] = (
+            f"layer {digest}: more than {limits.max_links} symlinks and hardlinks; "
+            "the rest of the layer was not read"
+        )
+        raise _Stop
+    contents.link_count += 1
+
+
+def _link_target(linkname: str, limits: ReadLimits, digest: str) -> str:
+    if len(linkname) > limits.max_path_length:
+        raise LayerLimitError(
+            f"layer {digest}: link target longer than {limits.max_path_length} characters"
+        )
+    return linkname
 
 
 def _member_path(name: str, limits: ReadLimits, digest: str) -> str:
@@ -307,21 +371,33 @@ def _record_member(
         return
     directory, _, name = path.rpartition("/")
     if name == _OPAQUE_MARKER:
-        contents.opaque_dirs.add(directory)
+        if directory not in contents.opaque_dirs:
+            _keep_name(contents, limits, digest, directory)
+            contents.opaque_dirs.add(directory)
         return
     if name.startswith(_WHITEOUT_PREFIX):
         hidden = name[len(_WHITEOUT_PREFIX) :]
         # '.wh..wh.*' other than the opaque marker are aufs internals.
         if hidden and not hidden.startswith(_WHITEOUT_PREFIX) and hidden not in (".", ".."):
-            contents.whiteouts.add(_join(directory, hidden))
+            hidden_path = _join(directory, hidden)
+            if hidden_path not in contents.whiteouts:
+                _keep_name(contents, limits, digest, hidden_path)
+                contents.whiteouts.add(hidden_path)
         return
     _forget(contents, path)
     if member.isdir():
+        _keep_name(contents, limits, digest, path)
         contents.directories.add(path)
     elif member.issym():
-        contents.symlinks[path] = member.linkname
+        _count_link(contents, limits, digest)
+        target = _link_target(member.linkname, limits, digest)
+        _keep_name(contents, limits, digest, path, target)
+        contents.symlinks[path] = target
     elif member.islnk():
-        contents.hardlinks[path] = _member_path(member.linkname, limits, digest)
+        _count_link(contents, limits, digest)
+        target = _member_path(member.linkname, limits, digest)
+        _keep_name(contents, limits, digest, path, target)
+        contents.hardlinks[path] = target
     elif member.isreg() and selection.wanted(path):
         _keep_file(archive, member, path, contents, selection, digest)
 
@@ -348,9 +424,13 @@ def _forget(contents: LayerContents, path: str) -> None:
     if path in contents.files:
         contents.kept_bytes -= len(contents.files.pop(path))
         contents.modes.pop(path, None)
-    contents.symlinks.pop(path, None)
-    contents.hardlinks.pop(path, None)
-    contents.directories.discard(path)
+    for links in (contents.symlinks, contents.hardlinks):
+        target = links.pop(path, None)
+        if target is not None:
+            contents.kept_bytes -= len(path) + len(target)
+    if path in contents.directories:
+        contents.directories.discard(path)
+        contents.kept_bytes -= len(path)
     contents.skipped.pop(path, None)
 
 
@@ -365,9 +445,17 @@ def _keep_file(
     limits = selection.limits
     if member.size > limits.max_file_size:
         contents.skipped[path] = SkippedFile(path, member.size, "larger than the per-file cap")
+        contents.limits_hit["max_file_size"] = (
+            f"layer {digest}: wanted files larger than the per-file cap "
+            f"({limits.max_file_size} bytes) were not read"
+        )
         return
     if contents.kept_bytes + member.size > limits.max_kept_bytes:
         contents.skipped[path] = SkippedFile(path, member.size, "layer kept-bytes cap reached")
+        contents.limits_hit["max_kept_bytes"] = (
+            f"layer {digest}: the kept-bytes cap ({limits.max_kept_bytes} bytes) was reached; "
+            "further wanted files were not read"
+        )
         return
     handle = archive.extractfile(member)
     assert handle is not None  # always a file object for a regular member
@@ -387,21 +475,50 @@ def _keep_file(
     contents.kept_bytes += len(data)
 
 
-def _resolve_hardlinks_within(contents: LayerContents) -> None:
+def _resolve_hardlinks_within(contents: LayerContents, limits: ReadLimits) -> None:
     """A hardlink to a file kept in the same layer becomes that file's content.
 
     The target may be whited out by a later layer while the link lives on, so the
     content is attached now rather than looked up after squashing.
+
+    Linear in the number of links: each chain is walked once and every link on it
+    remembers where the chain ends (None for a loop), so a chain of n links met
+    from its far end costs n steps, not n * n / 2.
     """
-    for path, target in list(contents.hardlinks.items()):
-        seen = {path}
-        while target in contents.hardlinks and target not in seen:
-            seen.add(target)
-            target = contents.hardlinks[target]
-        if target in contents.files:
-            contents.files[path] = contents.files[target]
-            contents.modes[path] = contents.modes.get(target, 0o644)
-            del contents.hardlinks[path]
+    hardlinks = contents.hardlinks
+    ends: dict[str, str | None] = {}
+    for start in hardlinks:
+        chain: list[str] = []
+        on_chain: set[str] = set()
+        current = start
+        while current in hardlinks and current not in ends and current not in on_chain:
+            chain.append(current)
+            on_chain.add(current)
+            current = hardlinks[current]
+        if current in ends:
+            end = ends[current]
+        elif current in on_chain:
+            end = None  # a loop: no file at its end
+        else:
+            end = current
+        for link in chain:
+            ends[link] = end
+    for path, end in ends.items():
+        if end is None or end not in contents.files:
+            continue
+        data = contents.files[end]
+        # The bytes are shared in memory, but every later step (the layer cache, the
+        # catalogers) treats the link as a file of its own: it counts as one.
+        if contents.kept_bytes + len(data) > limits.max_kept_bytes:
+            contents.limits_hit["max_kept_bytes"] = (
+                f"layer {contents.digest}: the kept-bytes cap ({limits.max_kept_bytes} bytes) "
+                "was reached; further hardlinks stay links to their target"
+            )
+            continue
+        contents.files[path] = data
+        contents.modes[path] = contents.modes.get(end, 0o644)
+        contents.kept_bytes += len(data)
+        del hardlinks[path]
 
 
 # --- squashing -----------------------------------------------------------------
@@ -430,6 +547,11 @@ class FileTree:
     """The squashed view of an image's kept files, links and directories."""
 
     max_link_hops = 40
+    # Bounds on one lookup, so that long link targets (up to max_path_length each, up to
+    # max_link_hops of them) cannot make every read of a cataloger slow: no stored path is
+    # deeper than ReadLimits.max_path_depth, and a real path resolves in a few dozen steps.
+    max_resolve_steps = 4096
+    max_resolve_depth = 256
 
     def __init__(self) -> None:
         self._entries: dict[str, Entry] = {}
@@ -491,11 +613,15 @@ class FileTree:
     # reading
 
     def resolve(self, path: str) -> str | None:
-        """Follow symlinks in every component of `path`; None on a loop or too many hops."""
+        """Follow symlinks in every component of `path`; None on a loop, too many hops, or
+        a walk longer or deeper than any real path needs."""
         pending = [part for part in reversed(path.split("/")) if part not in ("", ".")]
         resolved: list[str] = []
-        hops = 0
+        hops = steps = 0
         while pending:
+            steps += 1
+            if steps > self.max_resolve_steps or len(resolved) > self.max_resolve_depth:
+                return None
             name = pending.pop()
             if name == "..":
                 if resolved:

@@ -167,6 +167,13 @@ class ScanReport(models.Model):
     notes = models.JSONField(
         "notes", default=list, blank=True, help_text="Degraded results: files skipped and why."
     )
+    incomplete_reasons = models.JSONField(
+        "incomplete because",
+        default=list,
+        blank=True,
+        help_text="Empty when every layer was read in full; else the IncompleteReason codes "
+        "(a reader cap hit, a layer skipped). The notes say which layer.",
+    )
 
     objects = ManifestHeldQuerySet.as_manager()
 
@@ -176,6 +183,11 @@ class ScanReport(models.Model):
 
     def __str__(self) -> str:
         return f"scan of {self.manifest_id} ({self.status})"
+
+    @property
+    def is_complete(self) -> bool:
+        """False when a reader cap or a skipped layer left part of the image unread."""
+        return not self.incomplete_reasons
 
     @property
     def vulnerability_counts(self) -> dict[str, int]:

@@ -3,9 +3,11 @@
 `manifest_scan_facts` (one manifest) and `manifests_scan_facts` (many, in a fixed number of
 queries) are the interface promotions depends on: None when the manifest has no report;
 else the status, the error, and (once done) the components, the SPDX license ids, the
-distinct vulnerabilities per severity, and what the scan could not give (`missing`). For
-an index the facts are the union over its platform reports, and it is done only when every
-platform is.
+distinct vulnerabilities per severity, what the scan could not give (`missing`), and
+`incomplete_reasons`: the `IncompleteReason` codes of what left part of the image unread (a
+layer reader cap, a skipped layer), empty when all of it was read; any of them is also
+missing "layers". For an index the facts are the union over its platform reports, and it
+is done only when every platform is.
 """
 
 from __future__ import annotations
@@ -42,6 +44,13 @@ class ScanFacts:
     vulnerability_counts: dict[str, int] = field(default_factory=_zero_counts)
     components: frozenset[tuple[str, str]] = frozenset()
     missing: dict[str, str] = field(default_factory=dict)
+    # `IncompleteReason` codes; empty when every layer was read in full.
+    incomplete_reasons: frozenset[str] = frozenset()
+
+    @property
+    def complete(self) -> bool:
+        """Done, and nothing of the image left unread."""
+        return self.status == ScanStatus.DONE and not self.incomplete_reasons
 
 
 # A report note with one of these words says the scan read less than the whole image (a
@@ -79,6 +88,10 @@ def _missing(reports: list[ScanReport], components: list[tuple]) -> dict[str, st
     notes = [note for report in reports for note in incomplete_notes(report.notes or [])]
     if not reports:
         notes.append("the image has no platform report")
+    # The reader's own record of a cap or a skipped layer, whatever its notes' words.
+    reasons = sorted({reason for report in reports for reason in report.incomplete_reasons})
+    if reasons and not notes:
+        notes.append(f"the reader stopped or skipped ({', '.join(reasons)})")
     if notes:
         missing["layers"] = f"the scan did not read the whole image: {_more(notes)}"
     unrecognised = []
@@ -167,6 +180,9 @@ def manifests_scan_facts(*, manifest_ids: Iterable[int]) -> dict[int, ScanFacts]
             licenses=frozenset(spdx for part in parts for spdx in licenses.get(part.pk, ())),
             vulnerability_counts=report.vulnerability_counts,
             missing=_missing(parts, rows),
+            incomplete_reasons=frozenset(
+                reason for part in parts for reason in part.incomplete_reasons
+            ),
         )
     return facts
 

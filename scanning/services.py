@@ -44,6 +44,7 @@ from .choices import (
     FINISHED_STATUSES,
     SBOM_SOURCE_PREFIX,
     SOURCE_SCAN,
+    IncompleteReason,
     ScanStatus,
     SnapshotStatus,
 )
@@ -89,6 +90,8 @@ class Inventory:
     ecosystem: str = ""
     sources: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # `IncompleteReason` codes: what left part of the image unread.
+    incomplete_reasons: set[str] = field(default_factory=set)
 
 
 def read_limits() -> ReadLimits:
@@ -96,6 +99,9 @@ def read_limits() -> ReadLimits:
     return ReadLimits(
         max_decompressed_bytes=settings.SCAN_MAX_DECOMPRESSED_BYTES,
         max_entries=settings.SCAN_MAX_ENTRIES,
+        max_links=settings.SCAN_MAX_LINKS,
+        max_kept_bytes=settings.SCAN_MAX_KEPT_BYTES,
+        max_file_size=settings.SCAN_MAX_FILE_BYTES,
     )
 
 
@@ -109,7 +115,8 @@ def _manifest_body(manifest: Manifest) -> dict:
     return body
 
 
-def _layer_sources(body: dict, notes: list[str]) -> list[LayerSource]:
+def _layer_sources(body: dict, inventory: Inventory) -> list[LayerSource]:
+    notes = inventory.notes
     layers = [item for item in body.get("layers") or [] if isinstance(item, dict)]
     sizes = dict(
         Blob.objects.filter(digest__in=[item.get("digest") for item in layers]).values_list(
@@ -121,11 +128,13 @@ def _layer_sources(body: dict, notes: list[str]) -> list[LayerSource]:
         digest, media_type = str(item.get("digest", "")), str(item.get("mediaType", ""))
         if "tar" not in media_type:
             notes.append(f"layer {digest}: media type {media_type!r} is not a tar layer, skipped")
+            inventory.incomplete_reasons.add(IncompleteReason.LAYER_SKIPPED)
             continue
         size = sizes.get(digest)
         if size is None or not storage.blob_exists(digest):
             if item.get("urls"):
                 notes.append(f"layer {digest}: a foreign layer not in our storage, skipped")
+                inventory.incomplete_reasons.add(IncompleteReason.LAYER_SKIPPED)
                 continue
             raise ScanError(f"layer {digest} is not in the registry's storage")
         if size > settings.SCAN_MAX_LAYER_BYTES:
@@ -151,11 +160,14 @@ def image_inventory(*, manifest: Manifest) -> Inventory:
         inventory.notes.append(f"not a container image ({artifact or 'no type'}): nothing read")
         return inventory
     limits = read_limits()
-    sources = _layer_sources(body, inventory.notes)
+    sources = _layer_sources(body, inventory)
     contents = [
         layer_cache.layer_contents(source=source, wanted=wanted, accept=accept, limits=limits)[0]
         for source in sources
     ]
+    for layer in contents:
+        inventory.incomplete_reasons.update(layer.limits_hit)
+        inventory.notes += layer.limits_hit.values()
     tree = squash(contents)
     distro = detect_distro(tree)
     inventory.components = catalog(tree, distro)
@@ -399,6 +411,7 @@ def _finish_done(report_id: int, attempt: int, inventory: Inventory) -> ScanRepo
         report.sources = inventory.sources
         report.distro, report.ecosystem = inventory.distro[:255], inventory.ecosystem[:255]
         report.notes = inventory.notes[:200]
+        report.incomplete_reasons = sorted(inventory.incomplete_reasons)
         report.save()
         _announce(report)
         _refresh_parents(report)
@@ -412,6 +425,7 @@ def _finish_failed(report_id: int, attempt: int, message: str) -> ScanReport | N
             return None
         Component.objects.filter(report=report).delete()
         report.status, report.error = ScanStatus.FAILED, message[:5000]
+        report.incomplete_reasons = []
         report.finished_at = timezone.now()
         report.component_count = 0
         for severity in COUNTED_SEVERITIES:
@@ -551,6 +565,9 @@ def _aggregate_index(report: ScanReport) -> None:
     report.finished_at = timezone.now()
     report.component_count = sum(child.component_count for child in child_reports)
     report.sources = sorted({source for child in child_reports for source in child.sources})
+    report.incomplete_reasons = sorted(
+        {reason for child in child_reports for reason in child.incomplete_reasons}
+    )
     report.distro = ", ".join(sorted({c.distro for c in child_reports if c.distro}))[:255]
     report.ecosystem = ", ".join(sorted({c.ecosystem for c in child_reports if c.ecosystem}))[:255]
     report.snapshot_id = next((c.snapshot_id for c in child_reports if c.snapshot_id), None)

@@ -12,11 +12,30 @@ def _fast_password_hashing(settings):
 
 
 @pytest.fixture(autouse=True)
-def _empty_cache():
-    """Each test starts with an empty cache (remembered credentials, for one)."""
-    from django.core.cache import cache
+def _empty_cache(settings):
+    """Each test starts with empty caches (remembered credentials, throttling counters).
 
-    cache.clear()
+    The shared cache is a fresh in-process one for each test: the configured one (the
+    database, or Redis in CI) would carry counters from test to test, and clearing Redis
+    would empty the broker's database. tests/accounts/test_throttling.py checks the real
+    ones across processes.
+    """
+    from axes.handlers.proxy import AxesProxyHandler
+    from django.core.cache import caches
+
+    settings.CACHES = {
+        **settings.CACHES,
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "tests-shared",
+        },
+    }
+    caches["default"].clear()
+    caches["credentials"].clear()
+    # axes keeps the cache it was built with: rebuild it on the test's cache.
+    AxesProxyHandler.implementation = None
+    yield
+    AxesProxyHandler.implementation = None
 
 
 @pytest.fixture

@@ -16,11 +16,12 @@ from django.utils import timezone
 
 from registry_portal.errors import PermissionDenied, ValidationFailed
 
+from . import throttling
 from .choices import AccessLevel, Action
 from .models import AccessToken, Organization, OrganizationMembership, RepositoryAccess, Team
 from .permissions import organization_is_admin, repository_allows
 
-credential_cache = caches["default"]
+credential_cache = caches["credentials"]
 TOKEN_PREFIX = "rpat_"  # noqa: S105 - a marker, not a secret
 
 
@@ -193,10 +194,19 @@ def _credential_cache_key(username: str, password: str) -> str:
 
 
 def credentials_authenticate(*, username: str, password: str, request=None):
-    """A user from a username and a password or personal access token; None if neither fits."""
+    """A user from a username and a password or personal access token; None if neither fits.
+
+    Throttled (`throttling`): a locked-out username or address gets None whatever it sends,
+    and every failure is counted, so the caller's answer becomes a 429 past the threshold.
+    """
+    if throttling.is_locked_out(request, username=username):
+        return None
     user = access_token_user(secret=password)
     if user is not None:
-        return user if user.get_username() == username or not username else None
+        if user.get_username() == username or not username:
+            return user
+        throttling.record_failure(request, username=username)
+        return None
     key = _credential_cache_key(username, password)
     remembered = credential_cache.get(key)
     if remembered is not None:

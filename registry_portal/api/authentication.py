@@ -5,12 +5,19 @@ A personal access token is the same secret that works as a registry password. It
 scheme is left to the next authenticator; a token that is unknown, revoked or expired is a 401
 (the caller meant to authenticate, so answering as anonymous would mislead). The session
 (``rest_framework.authentication.SessionAuthentication``) enforces CSRF on unsafe methods.
+
+Token checks are throttled like passwords (``registry_portal.accounts.throttling``): each
+failure counts against the caller's address, and past the threshold the answer is a 429
+(``throttled``, with ``Retry-After``), even for a valid token.
 """
 
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import AuthenticationFailed, Throttled
 
+from registry_portal.accounts import throttling
 from registry_portal.accounts.services import access_token_valid
+
+LOCKED_OUT = "Too many failed sign-in attempts from this address."
 
 KEYWORDS = ("bearer", "token")
 
@@ -24,12 +31,17 @@ class AccessTokenAuthentication(BaseAuthentication):
             return None
         if len(parts) != 2:
             raise AuthenticationFailed("Send 'Authorization: Bearer <token>', with one token.")
+        django_request = request._request
+        if throttling.is_locked_out(django_request, username=None):
+            raise Throttled(wait=throttling.retry_after_seconds(), detail=LOCKED_OUT)
         try:
             secret = parts[1].decode("ascii")
-        except UnicodeDecodeError as exc:
-            raise AuthenticationFailed("The token is not valid.") from exc
-        token = access_token_valid(secret=secret)
+        except UnicodeDecodeError:
+            secret = None
+        token = access_token_valid(secret=secret) if secret is not None else None
         if token is None:
+            if throttling.record_failure(django_request, username=None, sender=__name__):
+                raise Throttled(wait=throttling.retry_after_seconds(), detail=LOCKED_OUT)
             raise AuthenticationFailed("The token is not valid: unknown, revoked or expired.")
         return token.user, token  # request.auth: the token, which may not create tokens
 

@@ -7,10 +7,18 @@ It maps the project's errors (``registry_portal.errors``, raised by services) an
 Field errors are flat: nested serializer errors become dotted keys (``rules.0.values``), the
 same keys the services use. A service's ``PermissionDenied`` for an anonymous caller is a 401,
 so that clients know to authenticate.
+
+Errors Django raises before or around a view keep the shape under ``/api/`` too: a body
+over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` is a 413 ``request_too_large``, another rejected request
+a 400, and a crash a 500 (``bad_request`` and ``server_error``, the project's ``handler400``
+and ``handler500``, which leave pages to Django's own).
 """
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.http import Http404, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -65,11 +73,48 @@ def _portal_error_response(exc: errors.PortalError, request) -> Response:
     return Response(error_body(code=code, message=exc.message, fields=fields), status=status_code)
 
 
+def _too_large_body() -> dict:
+    return error_body(
+        code="request_too_large",
+        message="The request body is larger than "
+        f"{settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes (DATA_UPLOAD_MAX_MEMORY_SIZE).",
+    )
+
+
+def _rejected_body() -> dict:
+    return error_body(code="bad_request", message="The request was rejected as malformed.")
+
+
+def _is_api(request) -> bool:
+    return request.path_info.startswith("/api/")
+
+
+def bad_request(request, exception, *args, **kwargs):
+    """``handler400``: the API's error shape under /api/ (413 for an oversized body)."""
+    if not _is_api(request):
+        return defaults.bad_request(request, exception, *args, **kwargs)
+    if isinstance(exception, RequestDataTooBig):
+        return JsonResponse(_too_large_body(), status=413)
+    return JsonResponse(_rejected_body(), status=400)
+
+
+def server_error(request, *args, **kwargs):
+    """``handler500``: the API's error shape under /api/."""
+    if not _is_api(request):
+        return defaults.server_error(request, *args, **kwargs)
+    body = error_body(code="server_error", message="An internal error occurred.")
+    return JsonResponse(body, status=500)
+
+
 def exception_handler(exc, context) -> Response | None:
     """DRF's ``EXCEPTION_HANDLER``: every error the API answers goes through here."""
     request = context.get("request")
     if isinstance(exc, errors.PortalError):
         return _portal_error_response(exc, request)
+    if isinstance(exc, RequestDataTooBig):
+        return Response(_too_large_body(), status=413)
+    if isinstance(exc, SuspiciousOperation):
+        return Response(_rejected_body(), status=400)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

@@ -58,13 +58,17 @@ class Caller:
                     actions.update(a for a in granted if isinstance(a, str))
         return ALL_ACTIONS if "*" in actions else frozenset(actions)
 
-    def repository_actions(self, full_name: str, repository=None) -> frozenset[str]:
-        """The actions this caller may take now on the repository (existing or to be pushed)."""
-        allowed = (
+    def permitted_actions(self, full_name: str, repository=None) -> frozenset[str]:
+        """What the caller's user may do on the repository, whatever a token narrows it to."""
+        return (
             repository_actions(self.user, repository)
             if repository is not None
             else repository_name_actions(self.user, full_name)
         )
+
+    def repository_actions(self, full_name: str, repository=None) -> frozenset[str]:
+        """The actions this caller may take now on the repository (existing or to be pushed)."""
+        allowed = self.permitted_actions(full_name, repository)
         if self.scheme == BEARER:
             return allowed & self._token_actions("repository", full_name)
         return allowed

@@ -162,6 +162,9 @@ class CatalogView(RegistryView):
 
     def get(self, request):
         caller = auth.caller_authenticate(request)
+        if caller.scheme == auth.ANONYMOUS:
+            # As distribution and Harbor do: a client logs in on the challenge, then lists.
+            raise auth.unauthorized("Authentication required.", scope=self.scope_for(request, {}))
         if not caller.may_list_catalog():
             raise auth.unauthorized(
                 "Listing the catalog needs the registry:catalog:* scope.",
@@ -190,7 +193,11 @@ class RepositoryView(RegistryView):
     def scope_for(self, request, kwargs) -> str | None:
         actions = self.needed_actions(request)
         name = kwargs.get("name", "")
-        return auth.repository_scope(name, actions) if actions and name else None
+        return self.challenge_scope(request, name, actions) if actions and name else None
+
+    def challenge_scope(self, request, name: str, actions) -> str:
+        """The scopes a challenge for this request names (space-separated, as distribution)."""
+        return auth.repository_scope(name, actions)
 
     def handle(self, request, *args, name: str, **kwargs):
         if request.method.lower() not in self._allowed_methods_lower():
@@ -214,7 +221,7 @@ class RepositoryView(RegistryView):
         if not needed <= actions:
             raise auth.refusal(
                 self.caller,
-                scope=auth.repository_scope(name, needed),
+                scope=self.challenge_scope(request, name, needed),
                 message=f"You may not {'/'.join(sorted(needed))} {name}.",
             )
         self.name = name
@@ -430,12 +437,41 @@ class UploadStartView(RepositoryView):
         upload = services.upload_start(repository=self.repository, user=self.caller.user)
         return _empty(202, _upload_headers(self.name, upload))
 
+    def challenge_scope(self, request, name: str, actions) -> str:
+        """A mount's challenge also asks for ``pull`` on ``from``, as the reference registry
+        does: a client that takes its scopes from the challenge then gets a token for both."""
+        scope = auth.repository_scope(name, actions)
+        source_name = request.GET.get("from", "")
+        if (
+            request.GET.get("mount")
+            and source_name != name
+            and grammar.is_valid_repository_name(source_name)
+        ):
+            scope += " " + auth.repository_scope(source_name, {PULL})
+        return scope
+
     def _mount(self, digest: str, source_name: str):
-        """The mounted blob, or None to fall back to an upload (never an error for the source)."""
+        """The mounted blob, or None to fall back to an upload (never an error for the source).
+
+        One exception: a bearer token that lacks ``pull`` on ``from`` while its user has it
+        gets the challenge for both scopes (insufficient_scope), so the client fetches a
+        token that allows the mount instead of uploading the blob again. A source the user
+        may not pull, or that does not exist, falls back to an upload as before.
+        """
         if not grammar.is_valid_digest(digest) or not grammar.is_valid_repository_name(source_name):
             return None
         source = selectors.repository_get_by_full_name(full_name=source_name)
-        if source is None or PULL not in self.caller.repository_actions(source_name, source):
+        if source is None:
+            return None
+        if PULL not in self.caller.repository_actions(source_name, source):
+            if self.caller.scheme == auth.BEARER and PULL in self.caller.permitted_actions(
+                source_name, source
+            ):
+                raise auth.unauthorized(
+                    f"The token does not allow pulling from {source_name}, to mount from it.",
+                    scope=self.challenge_scope(self.request, self.name, {PULL, PUSH}),
+                    error="insufficient_scope",
+                )
             return None
         return services.upload_mount(repository=self.repository, digest=digest, source=source)
 

@@ -60,6 +60,12 @@ class ScanReportSerializer(serializers.ModelSerializer):
         read_only=True,
         help_text="Degraded results: what was skipped and why.",
     )
+    incomplete_reasons = serializers.ListField(
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="Empty when every layer was read in full; else why not: a layer reader cap "
+        "(max_entries, max_links, max_kept_bytes, max_file_size) or layer_skipped.",
+    )
     snapshot_id = serializers.IntegerField(
         read_only=True, allow_null=True, help_text="The OSV snapshot the findings come from."
     )
@@ -83,6 +89,7 @@ class ScanReportSerializer(serializers.ModelSerializer):
             "sources",
             "snapshot_id",
             "notes",
+            "incomplete_reasons",
             "queued_at",
             "started_at",
             "finished_at",

@@ -95,7 +95,10 @@ def test_catalog_lists_only_what_the_caller_may_see(client, org, owner):
     factories.make_team(org, members=[reader], level=AccessLevel.READ_ONLY, repository=private)
 
     anonymous = Registry(client).get("/v2/_catalog")
-    assert anonymous.json() == {"repositories": ["acme/public", "zeta/public"]}
+    assert anonymous.status_code == 401  # a challenge: clients log in, then list
+    assert 'scope="registry:catalog:*"' in anonymous["WWW-Authenticate"]
+    outsider = Registry(client, basic(factories.make_user("outsider"))).get("/v2/_catalog")
+    assert outsider.json() == {"repositories": ["acme/public", "zeta/public"]}
     as_reader = Registry(client, basic(reader)).get("/v2/_catalog")
     assert as_reader.json()["repositories"] == ["acme/private", "acme/public", "zeta/public"]
     as_owner = Registry(client, basic(owner)).get("/v2/_catalog?n=2")
@@ -103,7 +106,8 @@ def test_catalog_lists_only_what_the_caller_may_see(client, org, owner):
     assert as_owner["Link"] == '</v2/_catalog?n=2&last=acme%2Fpublic>; rel="next"'
     rest = Registry(client, basic(owner)).get("/v2/_catalog?n=2&last=acme/public")
     assert rest.json()["repositories"] == ["acme/secret", "zeta/public"]
-    assert errors(Registry(client).get("/v2/_catalog?n=-3")) == ["PAGINATION_NUMBER_INVALID"]
+    invalid = Registry(client, basic(owner)).get("/v2/_catalog?n=-3")
+    assert errors(invalid) == ["PAGINATION_NUMBER_INVALID"]
 
 
 # --- Referrers -------------------------------------------------------------------------------

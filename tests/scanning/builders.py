@@ -67,7 +67,7 @@ def tar_bytes(members: list[Member]) -> bytes:
 
 def compress(data: bytes, compression: str) -> bytes:
     if compression == "gzip":
-        return gzip.compress(data)
+        return gzip.compress(data, mtime=0)  # the same layer twice is the same blob
     if compression == "zstd":
         return zstandard.ZstdCompressor().compress(data)
     return data

@@ -140,13 +140,22 @@ def test_a_damaged_layer_fails_the_report_with_the_reason(
     assert (facts.status, facts.error) == ("failed", report.error)
 
 
-def test_a_tar_bomb_is_stopped_by_the_limits(repository, settings):
+def test_a_tar_bomb_is_stopped_by_the_limits_and_the_report_says_it_is_incomplete(
+    repository, settings
+):
     settings.SCAN_MAX_ENTRIES = 50
     members = [File(f"junk/{n}", b"") for n in range(100)]
     manifest = db_images.push_image(repository, [db_images.BASE_LAYER, members])
     report = services.scan_manifest(manifest_id=manifest.pk)
-    assert report.status == "failed"
-    assert "more than 50 entries" in report.error
+    assert report.status == "done", report.error
+    assert report.incomplete_reasons == ["max_entries"]
+    assert not report.is_complete
+    assert any("more than 50 entries" in note for note in report.notes)
+    # What was read before the cap still counts: the base layer's packages.
+    assert report.components.filter(name="libssl3").exists()
+    facts = manifest_scan_facts(manifest=manifest)
+    assert facts.incomplete_reasons == {"max_entries"}
+    assert not facts.complete
 
 
 def test_a_layer_over_the_size_setting_is_not_read(repository, settings):

@@ -73,7 +73,8 @@ def test_reads_every_compression(compression, media_type):
     assert contents.modes["usr/bin/tool"] == 0o755
     assert contents.directories == {"etc"}
     assert contents.entry_count == 3
-    assert contents.kept_bytes == len(b"box\n") + len(b"\x7fELF...")
+    # The file contents, and the directory name kept for squashing.
+    assert contents.kept_bytes == len(b"box\n") + len(b"\x7fELF...") + len("etc")
 
 
 def test_detect_compression_prefers_media_type_then_magic():
@@ -174,7 +175,7 @@ def test_later_member_of_the_same_layer_wins():
 
     assert "etc/a" not in contents.files
     assert contents.symlinks["etc/a"] == "b"
-    assert contents.kept_bytes == 0
+    assert contents.kept_bytes == len("etc/a") + len("b")
 
 
 def test_symlinks_relative_absolute_and_through_directories():
@@ -391,10 +392,15 @@ def test_long_paths_raise():
         read_layer(layer("sha256:long", [File("a" * 5000, b"x")]), want_all)
 
 
-def test_too_many_entries_raise():
+def test_too_many_entries_stop_the_reading_and_say_so():
     members = [File(f"var/f{index}", b"") for index in range(101)]
-    with pytest.raises(LayerLimitError, match="more than 100 entries"):
-        read_layer(layer("sha256:many", members), want_all, ReadLimits(max_entries=100))
+    contents = read_layer(layer("sha256:many", members), want_all, ReadLimits(max_entries=100))
+
+    assert contents.entry_count == 100
+    assert "var/f99" in contents.files
+    assert "var/f100" not in contents.files
+    assert not contents.complete
+    assert "more than 100 entries" in contents.limits_hit["max_entries"]
 
 
 def test_decompression_bomb_raises_with_bounded_memory():

@@ -188,21 +188,36 @@ def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
 
 
 class RegistryClient:
-    """A minimal /v2/ client: token auth from the challenge, or Basic, or anonymous."""
+    """A minimal /v2/ client: token auth from the challenge, or Basic, or anonymous.
 
-    def __init__(self, base_url: str, username: str | None = None, password: str | None = None):
+    It asks the token service for exactly the scopes a challenge names (split on spaces,
+    one ``scope`` parameter each, as containerd does). With ``token_only`` it never sends
+    Basic credentials to /v2/ itself, only to the token realm, as docker does.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        username: str | None = None,
+        password: str | None = None,
+        *,
+        token_only: bool = False,
+    ):
         self.base_url = base_url.rstrip("/")
         self.auth = (username, password) if username is not None else None
+        self.token_only = token_only
         self.session = requests.Session()
         self._tokens: dict[tuple[str, bool], str] = {}
+        self.token_requests: list[dict] = []
 
     def url(self, path: str) -> str:
         return path if path.startswith("http") else self.base_url + path
 
     def token(self, params: dict[str, str]) -> str | None:
-        query = {"service": params.get("service", "")}
+        query: dict[str, str | list[str]] = {"service": params.get("service", "")}
         if params.get("scope"):
-            query["scope"] = params["scope"]
+            query["scope"] = params["scope"].split()
+        self.token_requests.append(query)
         response = self.session.get(params["realm"], params=query, auth=self.auth, timeout=30)
         if response.status_code != 200:
             return None
@@ -218,7 +233,7 @@ class RegistryClient:
         cache_key = (match["name"] if match else "", method not in {"GET", "HEAD"})
         if cache_key in self._tokens:
             headers["Authorization"] = f"Bearer {self._tokens[cache_key]}"
-        elif self.auth is not None:
+        elif self.auth is not None and not self.token_only:
             basic = base64.b64encode(f"{self.auth[0]}:{self.auth[1]}".encode()).decode()
             headers.setdefault("Authorization", f"Basic {basic}")
         response = self.session.request(method, self.url(path), headers=headers, **kwargs)
