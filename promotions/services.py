@@ -280,9 +280,10 @@ def policy_cycle(*, source: Repository, target: Repository, exclude_policy_id=No
 # --- facts ------------------------------------------------------------------------------------
 
 
-def _scan_facts(manifest: Manifest):
-    """The scanner's facts for a manifest, or None while it has no report."""
-    return manifest_scan_facts(manifest=manifest)
+def _scan_facts(manifest: Manifest, repository: Repository):
+    """The scanner's facts for a manifest as ``repository`` (the policy's source) sees it: its
+    layers and the SBOMs linked there (issue #10), or None while it has no report."""
+    return manifest_scan_facts(manifest=manifest, repository=repository)
 
 
 def _facts_from_scan(scan, *, tag_name: str, pushed_at: datetime) -> engine.ImageFacts:
@@ -300,9 +301,17 @@ def _facts_from_scan(scan, *, tag_name: str, pushed_at: datetime) -> engine.Imag
     )
 
 
-def image_facts(*, manifest: Manifest, tag_name: str, pushed_at: datetime, need_scan: bool):
-    """The engine's input for one pushed tag. Scan facts are read only when a rule needs them."""
-    scan = _scan_facts(manifest) if need_scan else None
+def image_facts(
+    *,
+    manifest: Manifest,
+    repository: Repository,
+    tag_name: str,
+    pushed_at: datetime,
+    need_scan: bool,
+):
+    """The engine's input for one tag pushed to ``repository`` (the policies' source). Scan
+    facts are read only when a rule needs them."""
+    scan = _scan_facts(manifest, repository) if need_scan else None
     return _facts_from_scan(scan, tag_name=tag_name, pushed_at=pushed_at)
 
 
@@ -654,7 +663,11 @@ def promotions_for_push(
     trigger, chain = _chain_for(tag)
     need_scan = any(field_needs_scan(r.field) for p in policies for r in p.rules.all())
     facts = image_facts(
-        manifest=manifest, tag_name=tag.name, pushed_at=pushed_at, need_scan=need_scan
+        manifest=manifest,
+        repository=tag.repository,
+        tag_name=tag.name,
+        pushed_at=pushed_at,
+        need_scan=need_scan,
     )
     # The tag was just read: if it points elsewhere now, this push was superseded.
     current = manifest.digest if tag.manifest_id == manifest.pk else tag.manifest.digest
@@ -694,14 +707,14 @@ def promotions_for_push(
     for record, policy in promoting:
         _save_promoting(record, policy, manifest)
     if any(record.outcome == PromotionOutcome.WAITING for record in settled):
-        _resume_if_scan_finished(manifest)
+        _resume_if_scan_finished(manifest, tag.repository)
     return list(PromotionRecord.objects.filter(idempotency_key__in=keys.values()))
 
 
-def _resume_if_scan_finished(manifest: Manifest) -> None:
+def _resume_if_scan_finished(manifest: Manifest, repository: Repository) -> None:
     """The scan may have finished between reading its facts and saving the waiting records;
     its announcement then found nothing to resume, so resume here. Deciding is once-only."""
-    scan = _scan_facts(manifest)
+    scan = _scan_facts(manifest, repository)
     if scan is not None and scan.status in ("done", "failed"):
         promotions_resume_waiting(
             manifest_id=manifest.pk,
@@ -725,8 +738,8 @@ def promotions_resume_waiting(*, manifest_id: int, scan_failed_reason: str = "")
             .select_related("policy__target__namespace", "source_repository")
             .prefetch_related("policy__rules")
         )
-        facts_read = False
-        scan = None
+        # The facts as each record's source repository sees the image (its SBOMs differ).
+        scans: dict = {}
         for record in records:
             policy = record.policy
             current = _current_digest(record)
@@ -742,8 +755,10 @@ def promotions_resume_waiting(*, manifest_id: int, scan_failed_reason: str = "")
                 record.outcome = PromotionOutcome.FAILED
                 record.reason = f"the image's scan failed: {scan_failed_reason}"
             else:
-                if not facts_read:
-                    scan, facts_read = _scan_facts(manifest), True
+                source = record.source_repository_id
+                if source not in scans:
+                    scans[source] = _scan_facts(manifest, record.source_repository)
+                scan = scans[source]
                 facts = _facts_from_scan(
                     scan, tag_name=record.source_tag, pushed_at=record.pushed_at
                 )
@@ -875,7 +890,9 @@ def policy_apply(*, actor, policy: PromotionPolicy) -> list[PromotionRecord]:
             )
         )
         scans = (
-            manifests_scan_facts(manifest_ids={tag.manifest_id for tag in tags})
+            manifests_scan_facts(
+                manifest_ids={tag.manifest_id for tag in tags}, repository=policy.source
+            )
             if need_scan
             else {}
         )
@@ -970,7 +987,11 @@ def policy_dry_run(
         .defer("manifest__content")
         .order_by("-pushed_at")[:limit]
     )
-    scans = manifests_scan_facts(manifest_ids={t.manifest_id for t in tags}) if need_scan else {}
+    scans = (
+        manifests_scan_facts(manifest_ids={t.manifest_id for t in tags}, repository=source)
+        if need_scan
+        else {}
+    )
     rows = []
     for tag in tags:
         facts = _facts_from_scan(

@@ -30,7 +30,24 @@ class ManifestHeldQuerySet(RestrictedQuerySet):
 
 
 class ReportPartQuerySet(ManifestHeldQuerySet):
+    """A component or finding is seen where its manifest is; one from an SBOM only where its
+    referrer is linked too (issue #10: a referrer counts only where it is linked)."""
+
     manifest_path = "report__manifest"
+    referrer_path = "referrer"
+
+    def restrict_q(self, user, action: str) -> Q:
+        linked = RepositoryManifest.objects.filter(
+            repository_q(user, action, path="repository"),
+            manifest=OuterRef(self.referrer_path),
+        )
+        return super().restrict_q(user, action) & (
+            Q(**{f"{self.referrer_path}__isnull": True}) | Q(Exists(linked))
+        )
+
+
+class FindingQuerySet(ReportPartQuerySet):
+    referrer_path = "component__referrer"
 
 
 class OsvSnapshot(models.Model):
@@ -158,6 +175,8 @@ class ScanReport(models.Model):
     platform = models.CharField("platform", max_length=100, blank=True, help_text="os/arch")
     distro = models.CharField("distro", max_length=255, blank=True)
     ecosystem = models.CharField("OS ecosystem", max_length=255, blank=True)
+    # The counts below are of the layer scan only (shared by digest). What a repository shows
+    # adds the SBOM components linked there: `scanning.selectors` computes it.
     component_count = models.PositiveIntegerField("components", default=0)
     critical = models.PositiveIntegerField("critical", default=0)
     high = models.PositiveIntegerField("high", default=0)
@@ -216,6 +235,18 @@ class Component(models.Model):
     origin = models.CharField(
         "found by", max_length=200, default="scan", help_text="'scan' or 'sbom:<digest>'"
     )
+    # Issue #10: a layer scan is shared by digest, an SBOM is not. A component listed by an
+    # SBOM names the referrer manifest it came from, and counts for the image only in the
+    # repositories where that referrer is linked (`scanning.selectors.visible_in`).
+    referrer = models.ForeignKey(
+        "registry.Manifest",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name="SBOM referrer",
+        help_text="Empty for a component found in the layers.",
+    )
     licenses = models.JSONField(
         "licenses", default=list, blank=True, help_text="[{raw, spdx, found_in}]"
     )
@@ -268,7 +299,7 @@ class Finding(models.Model):
     score = models.FloatField("CVSS score", null=True, blank=True)
     fixed_version = models.CharField("fixed in", max_length=255, blank=True)
 
-    objects = ReportPartQuerySet.as_manager()
+    objects = FindingQuerySet.as_manager()
 
     class Meta:
         ordering = ("id",)

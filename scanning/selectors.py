@@ -8,6 +8,13 @@ distinct vulnerabilities per severity, what the scan could not give (`missing`),
 layer reader cap, a skipped layer), empty when all of it was read; any of them is also
 missing "layers". For an index the facts are the union over its platform reports, and it
 is done only when every platform is.
+
+Issue #10: a layer scan is shared by digest, an SBOM is not. A report's stored counts are
+those of its layers; a component listed by an SBOM names its referrer manifest and counts
+for the image only in the repositories where that referrer is linked. So every read for a
+repository takes it (`repository=`, or (repository, manifest) pairs): the layers' components
+plus those of the SBOM referrers linked there (`visible_in`, `sbom_parts`). Without a
+repository, a read shows the layers alone.
 """
 
 from __future__ import annotations
@@ -16,16 +23,147 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import Case, Exists, F, IntegerField, OuterRef, QuerySet, Value, When
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 
 from registry_portal.registry.models import Manifest, RepositoryManifest
 
-from .choices import COUNTED_SEVERITIES, ScanStatus
+from .choices import COUNTED_SEVERITIES, SBOM_SOURCE_PREFIX, ScanStatus
 from .models import Component, ComponentLicense, Finding, ScanReport
 
 
 def _zero_counts() -> dict[str, int]:
     return dict.fromkeys(COUNTED_SEVERITIES, 0)
+
+
+def _counts(pairs: Iterable[tuple[str, str]]) -> dict[str, int]:
+    """Distinct vulnerabilities per counted severity, from (osv id, severity) pairs."""
+    counts = _zero_counts()
+    for _, severity in set(pairs):
+        if severity in counts:
+            counts[severity] += 1
+    return counts
+
+
+# --- what a repository sees (issue #10) -------------------------------------------------------
+
+
+def _repository_id(repository) -> int | None:
+    return getattr(repository, "pk", repository)
+
+
+def visible_in(repository, path: str = "referrer") -> Q:
+    """The components (``path="component__referrer"``: the findings, the licenses) that a
+    repository shows: those found in the layers, and those of SBOM referrers linked into it.
+    ``repository`` None: the layers' alone."""
+    layers = Q(**{f"{path}__isnull": True})
+    if repository is None:
+        return layers
+    linked = RepositoryManifest.objects.filter(
+        repository_id=_repository_id(repository), manifest=OuterRef(path)
+    )
+    return layers | Q(Exists(linked))
+
+
+@dataclass(frozen=True)
+class SbomPart:
+    """What the SBOM referrers linked in one repository add to a manifest's stored report (an
+    index: to its platforms')."""
+
+    referrer_ids: frozenset[int]
+    referrer_digests: frozenset[str]
+    component_count: int
+    vulnerability_counts: dict[str, int]  # of the layers and these SBOMs together
+
+
+def _platform_parents(manifest_ids: set[int], of: set[int]) -> dict[int, set[int]]:
+    """manifest id in ``of`` -> the manifests of ``manifest_ids`` that are its indexes."""
+    through = Manifest.children.through
+    parents: dict[int, set[int]] = {}
+    for index_id, child_id in through.objects.filter(
+        from_manifest_id__in=manifest_ids, to_manifest_id__in=of
+    ).values_list("from_manifest_id", "to_manifest_id"):
+        parents.setdefault(child_id, set()).add(index_id)
+    return parents
+
+
+def sbom_parts(pairs: Iterable[tuple[int | None, int]]) -> dict[tuple[int, int], SbomPart]:
+    """(repository id, manifest id) -> `SbomPart`, for the pairs whose repository has an SBOM
+    referrer of the image linked; the others show the stored report as it is. One query when
+    no SBOM is involved, however many pairs."""
+    pairs = {(_repository_id(r), m) for r, m in pairs if r is not None}
+    if not pairs:
+        return {}
+    manifest_ids = {m for _, m in pairs}
+    rows = list(
+        Component.objects.filter(referrer__isnull=False)
+        .filter(
+            Q(report__manifest_id__in=manifest_ids) | Q(report__manifest__parents__in=manifest_ids)
+        )
+        .values_list(
+            "report__manifest_id",
+            "referrer_id",
+            "referrer__digest",
+            "referrer__repository_links__repository_id",
+        )
+        .annotate(count=Count("pk", distinct=True))
+        .order_by()
+    )
+    if not rows:
+        return {}
+    parents = _platform_parents(manifest_ids, {row[0] for row in rows})
+    # (repository, requested manifest) -> {(report manifest, referrer): (digest, count)}
+    seen: dict[tuple[int, int], dict[tuple[int, int], tuple[str, int]]] = {}
+    for part_id, referrer_id, digest, repository_id, count in rows:
+        for manifest_id in parents.get(part_id, set()) | ({part_id} & manifest_ids):
+            if (repository_id, manifest_id) in pairs:
+                seen.setdefault((repository_id, manifest_id), {})[(part_id, referrer_id)] = (
+                    digest,
+                    count,
+                )
+    if not seen:
+        return {}
+    affected = {manifest_id for _, manifest_id in seen}
+    findings: dict[int, set[tuple[int | None, str, str]]] = {}
+    found = (
+        Finding.objects.filter(
+            Q(report__manifest_id__in=affected) | Q(report__manifest__parents__in=affected)
+        )
+        .values_list(
+            "report__manifest_id", "component__referrer_id", "vulnerability__osv_id", "severity"
+        )
+        .distinct()
+        .order_by()
+    )
+    found = list(found)
+    parents = _platform_parents(affected, {row[0] for row in found})
+    for part_id, referrer_id, osv_id, severity in found:
+        for manifest_id in parents.get(part_id, set()) | ({part_id} & affected):
+            findings.setdefault(manifest_id, set()).add((referrer_id, osv_id, severity))
+    parts = {}
+    for key, referrers in seen.items():
+        ids = frozenset(referrer_id for _, referrer_id in referrers)
+        parts[key] = SbomPart(
+            referrer_ids=ids,
+            referrer_digests=frozenset(digest for digest, _ in referrers.values()),
+            component_count=sum(count for _, count in referrers.values()),
+            vulnerability_counts=_counts(
+                (osv_id, severity)
+                for referrer_id, osv_id, severity in findings.get(key[1], ())
+                if referrer_id is None or referrer_id in ids
+            ),
+        )
+    return parts
 
 
 @dataclass(frozen=True)
@@ -126,14 +264,15 @@ def _image_report_ids(report: ScanReport) -> list[int]:
     )
 
 
-def manifest_scan_facts(*, manifest: Manifest) -> ScanFacts | None:
-    """The scan facts of a manifest, or None when it has no report."""
-    return manifests_scan_facts(manifest_ids=[manifest.pk]).get(manifest.pk)
+def manifest_scan_facts(*, manifest: Manifest, repository=None) -> ScanFacts | None:
+    """The scan facts of a manifest as ``repository`` sees it, or None when it has no report."""
+    return manifests_scan_facts(manifest_ids=[manifest.pk], repository=repository).get(manifest.pk)
 
 
-def manifests_scan_facts(*, manifest_ids: Iterable[int]) -> dict[int, ScanFacts]:
-    """manifest id -> scan facts, for the manifests that have a report; at most four queries
-    however many manifests (an index's facts are those of its platforms)."""
+def manifests_scan_facts(*, manifest_ids: Iterable[int], repository=None) -> dict[int, ScanFacts]:
+    """manifest id -> scan facts as ``repository`` sees them (its layers, and the SBOMs linked
+    in ``repository``; None: the layers alone), for the manifests that have a report; a fixed
+    number of queries however many manifests (an index's facts are those of its platforms)."""
     manifest_ids = list(manifest_ids)
     reports = {
         report.manifest_id: report
@@ -154,17 +293,21 @@ def manifests_scan_facts(*, manifest_ids: Iterable[int]) -> dict[int, ScanFacts]
             image_reports.setdefault(platform.index_id, []).append(platform)
     report_ids = {report.pk for found in image_reports.values() for report in found}
     components: dict[int, list[tuple]] = {}
-    for row in Component.objects.filter(report_id__in=report_ids).values_list(
-        "report_id", "type", "name", "ecosystem", "licenses"
+    for row in (
+        Component.objects.filter(report_id__in=report_ids)
+        .filter(visible_in(repository))
+        .values_list("report_id", "type", "name", "ecosystem", "licenses")
     ):
         components.setdefault(row[0], []).append(row)
     licenses: dict[int, set[str]] = {}
     for report_id, spdx_id in (
         ComponentLicense.objects.filter(report_id__in=report_ids)
+        .filter(visible_in(repository, "component__referrer"))
         .values_list("report_id", "spdx_id")
         .distinct()
     ):
         licenses.setdefault(report_id, set()).add(spdx_id)
+    sboms = sbom_parts((repository, manifest_id) for manifest_id in done)
     facts = {}
     for manifest_id, report in reports.items():
         if report.status != ScanStatus.DONE:
@@ -178,7 +321,11 @@ def manifests_scan_facts(*, manifest_ids: Iterable[int]) -> dict[int, ScanFacts]
             component_names=frozenset(row[2] for row in rows),
             components=frozenset((row[1], row[2]) for row in rows),
             licenses=frozenset(spdx for part in parts for spdx in licenses.get(part.pk, ())),
-            vulnerability_counts=report.vulnerability_counts,
+            vulnerability_counts=(
+                part.vulnerability_counts
+                if (part := sboms.get((_repository_id(repository), manifest_id)))
+                else report.vulnerability_counts
+            ),
             missing=_missing(parts, rows),
             incomplete_reasons=frozenset(
                 reason for part in parts for reason in part.incomplete_reasons
@@ -215,22 +362,59 @@ def report_summary_for_manifests(manifest_ids: Iterable[int]) -> dict[int, Repor
     }
 
 
-def report_for_manifest(*, manifest: Manifest) -> ScanReport | None:
-    return ScanReport.objects.select_related("snapshot").filter(manifest=manifest).first()
+def _named_referrer(text: str) -> str:
+    """The referrer digest a report source ('sbom:<digest>') or note ('SBOM <digest>: ...')
+    names, or ''."""
+    if text.startswith(SBOM_SOURCE_PREFIX):
+        return text[len(SBOM_SOURCE_PREFIX) :]
+    if text.startswith("SBOM "):
+        return text[len("SBOM ") :].split(": ", 1)[0]
+    return ""
 
 
-def report_components(*, report: ScanReport) -> QuerySet[Component]:
-    """The components of a report (an index: of all its platforms), with their licenses."""
+def report_for_manifest(*, manifest: Manifest, repository=None) -> ScanReport | None:
+    """The report of a manifest as ``repository`` sees it: the stored layer report, plus the
+    components and vulnerabilities of the SBOM referrers linked in ``repository``; its sources
+    and notes name only those referrers. The instance is a view: never save it."""
+    report = ScanReport.objects.select_related("snapshot").filter(manifest=manifest).first()
+    if report is None:
+        return None
+    named = {_named_referrer(text) for text in [*report.sources, *report.notes]} - {""}
+    linked: set[str] = set()
+    if named and repository is not None:
+        linked = set(
+            RepositoryManifest.objects.filter(
+                repository_id=_repository_id(repository), manifest__digest__in=named
+            ).values_list("manifest__digest", flat=True)
+        )
+    report.sources = [s for s in report.sources if _named_referrer(s) in linked | {""}]
+    report.notes = [n for n in report.notes if _named_referrer(n) in linked | {""}]
+    if report.status == ScanStatus.DONE and linked:
+        part = sbom_parts([(repository, manifest.pk)]).get(
+            (_repository_id(repository), manifest.pk)
+        )
+        if part is not None:
+            report.component_count += part.component_count
+            for severity, count in part.vulnerability_counts.items():
+                setattr(report, severity, count)
+    return report
+
+
+def report_components(*, report: ScanReport, repository=None) -> QuerySet[Component]:
+    """The components of a report (an index: of all its platforms) that ``repository`` shows,
+    with their licenses."""
     return (
         Component.objects.filter(report_id__in=_image_report_ids(report))
+        .filter(visible_in(repository))
         .select_related("report")
         .prefetch_related("license_ids")
         .order_by("type", "name", "version", "pk")
     )
 
 
-def report_findings(*, report: ScanReport) -> QuerySet[Finding]:
-    """The findings of a report (an index: of all its platforms), worst first."""
+def report_findings(*, report: ScanReport, repository=None) -> QuerySet[Finding]:
+    """The findings of a report (an index: of all its platforms) that ``repository`` shows,
+    worst first."""
     order = {"critical": 0, "high": 1, "medium": 2, "low": 3, "none": 5}
     rank = Case(
         *(When(severity=severity, then=Value(value)) for severity, value in order.items()),
@@ -239,6 +423,7 @@ def report_findings(*, report: ScanReport) -> QuerySet[Finding]:
     )
     return (
         Finding.objects.filter(report_id__in=_image_report_ids(report))
+        .filter(visible_in(repository, "component__referrer"))
         .select_related("component", "vulnerability")
         .annotate(severity_rank=rank)
         .order_by("severity_rank", "-score", "vulnerability__osv_id", "pk")
@@ -255,39 +440,74 @@ class ScanSummary:
     licenses: tuple[str, ...]
 
 
-def scan_summaries_for_manifests(*, manifest_ids: Iterable[int]) -> dict[int, ScanSummary]:
-    """manifest id -> summary, for the manifests that have a report; two queries however
-    many manifests (an index's licenses are those of its platforms)."""
-    manifest_ids = list(manifest_ids)
+def scan_summaries_for_manifests(
+    *, manifest_ids: Iterable[int], repository=None
+) -> dict[int, ScanSummary]:
+    """manifest id -> summary as ``repository`` sees it (None: the layers alone)."""
+    repository_id = _repository_id(repository)
+    summaries = scan_summaries_for_tags(pairs=[(repository_id, m) for m in manifest_ids])
+    return {manifest_id: summary for (_, manifest_id), summary in summaries.items()}
+
+
+def scan_summaries_for_tags(
+    *, pairs: Iterable[tuple[int | None, int]]
+) -> dict[tuple[int | None, int], ScanSummary]:
+    """(repository id, manifest id) -> summary, for the manifests that have a report, as the
+    repository sees it (its layers, and the SBOMs linked there); three queries however many
+    tags, repositories and manifests when no SBOM is involved (an index's licenses are those
+    of its platforms)."""
+    pairs = {(_repository_id(r), m) for r, m in pairs}
+    manifest_ids = list({m for _, m in pairs})
     if not manifest_ids:
         return {}
     rows = ScanReport.objects.filter(manifest_id__in=manifest_ids).values_list(
         "manifest_id", "status", "error", *COUNTED_SEVERITIES
     )
     reports = {row[0]: row for row in rows}
-    licenses: dict[int, set[str]] = {}
+    licenses: dict[int, set[tuple[int | None, str]]] = {}
     if reports:
         own = (
             ComponentLicense.objects.filter(report__manifest_id__in=list(reports))
             .order_by()
-            .values_list("report__manifest_id", "spdx_id")
+            .values_list("report__manifest_id", "component__referrer_id", "spdx_id")
         )
         of_platforms = (
             ComponentLicense.objects.filter(report__manifest__parents__in=list(reports))
             .order_by()
-            .values_list("report__manifest__parents", "spdx_id")
+            .values_list("report__manifest__parents", "component__referrer_id", "spdx_id")
         )
-        for manifest_id, spdx_id in own.union(of_platforms):
-            licenses.setdefault(manifest_id, set()).add(spdx_id)
-    return {
-        manifest_id: ScanSummary(
+        for manifest_id, referrer_id, spdx_id in own.union(of_platforms):
+            licenses.setdefault(manifest_id, set()).add((referrer_id, spdx_id))
+    sboms = sbom_parts(
+        (r, m) for r, m in pairs if m in reports and reports[m][1] == ScanStatus.DONE
+    )
+    summaries = {}
+    for repository_id, manifest_id in pairs:
+        if manifest_id not in reports:
+            continue
+        _, status, error, *counts = reports[manifest_id]
+        part = sboms.get((repository_id, manifest_id))
+        referrers = part.referrer_ids if part else frozenset()
+        summaries[(repository_id, manifest_id)] = ScanSummary(
             status=status,
             error=error,
-            vulnerability_counts=dict(zip(COUNTED_SEVERITIES, counts, strict=True)),
-            licenses=tuple(sorted(licenses.get(manifest_id, ()), key=str.lower)),
+            vulnerability_counts=(
+                part.vulnerability_counts
+                if part
+                else dict(zip(COUNTED_SEVERITIES, counts, strict=True))
+            ),
+            licenses=tuple(
+                sorted(
+                    {
+                        spdx_id
+                        for referrer_id, spdx_id in licenses.get(manifest_id, ())
+                        if referrer_id is None or referrer_id in referrers
+                    },
+                    key=str.lower,
+                )
+            ),
         )
-        for manifest_id, status, error, *counts in reports.values()
-    }
+    return summaries
 
 
 def report_platform_reports(*, report: ScanReport) -> QuerySet[ScanReport]:

@@ -259,10 +259,17 @@ def sbom_inventory(*, manifest: Manifest) -> Inventory:
 # --- saving a report --------------------------------------------------------------------------
 
 
-def _stored_components(report: ScanReport) -> list[tuple[int, CatalogComponent]]:
-    """(row id, component) for matching: only the columns matching reads."""
+def _stored_components(report: ScanReport) -> list[tuple[int, CatalogComponent, bool]]:
+    """(row id, component, from the layers) for matching: only the columns matching reads."""
     rows = Component.objects.filter(report=report).values_list(
-        "pk", "name", "version", "type", "ecosystem", "source_name", "source_version"
+        "pk",
+        "name",
+        "version",
+        "type",
+        "ecosystem",
+        "source_name",
+        "source_version",
+        "referrer_id",
     )
     return [
         (
@@ -276,18 +283,38 @@ def _stored_components(report: ScanReport) -> list[tuple[int, CatalogComponent]]
                 source_name=source_name or None,
                 source_version=source_version or None,
             ),
+            referrer_id is None,
         )
-        for pk, name, version, kind, ecosystem, source_name, source_version in rows
+        for pk, name, version, kind, ecosystem, source_name, source_version, referrer_id in rows
     ]
 
 
 def _component_rows(report: ScanReport, components: Iterable[CatalogComponent]) -> list[Component]:
+    """Rows to insert; a component from an SBOM ('sbom:<digest>' in its path) names its
+    referrer manifest, which decides where it counts."""
+    components = list(components)
+    sbom_digests = {
+        c.path[len(SBOM_SOURCE_PREFIX) :]
+        for c in components
+        if c.path.startswith(SBOM_SOURCE_PREFIX)
+    }
+    referrers = (
+        dict(Manifest.objects.filter(digest__in=sbom_digests).values_list("digest", "pk"))
+        if sbom_digests
+        else {}
+    )
     rows = []
     for component in components:
         origin = component.path if component.path.startswith(SBOM_SOURCE_PREFIX) else SOURCE_SCAN
+        referrer_id = None
+        if origin != SOURCE_SCAN:
+            referrer_id = referrers.get(origin[len(SBOM_SOURCE_PREFIX) :])
+            if referrer_id is None:
+                continue  # the referrer is gone since it was read: it counts nowhere
         rows.append(
             Component(
                 report=report,
+                referrer_id=referrer_id,
                 name=component.name[:500],
                 version=(component.version or "")[:255],
                 type=component.type[:32],
@@ -358,9 +385,17 @@ def _replace_findings(report: ScanReport, snapshot: OsvSnapshot | None) -> dict[
     if snapshot is None:
         counts = dict.fromkeys(COUNTED_SEVERITIES, 0)
     else:
-        matches = matching.match(snapshot_id=snapshot.pk, components=_stored_components(report))
+        stored = _stored_components(report)
+        from_layers = {pk for pk, _, layers in stored if layers}
+        matches = matching.match(
+            snapshot_id=snapshot.pk, components=[(pk, found) for pk, found, _ in stored]
+        )
         _insert_findings(report, matches)
-        counts = _counts((found.osv_id, found.severity) for found in matches)
+        # The stored counts are the layer scan's (shared by digest); an SBOM's findings are
+        # added per repository by the selectors, where its referrer is linked.
+        counts = _counts(
+            (found.osv_id, found.severity) for found in matches if found.key in from_layers
+        )
     for severity, count in counts.items():
         setattr(report, severity, count)
     return counts
@@ -370,7 +405,7 @@ def _save_components(report: ScanReport, components: list[CatalogComponent]) -> 
     Component.objects.filter(report=report).delete()
     rows = Component.objects.bulk_create(_component_rows(report, components), batch_size=1000)
     ComponentLicense.objects.bulk_create(_license_rows(report, rows), batch_size=1000)
-    report.component_count = len(rows)
+    report.component_count = sum(1 for row in rows if row.referrer_id is None)
 
 
 def active_snapshot() -> OsvSnapshot | None:
@@ -572,9 +607,9 @@ def _aggregate_index(report: ScanReport) -> None:
     report.ecosystem = ", ".join(sorted({c.ecosystem for c in child_reports if c.ecosystem}))[:255]
     report.snapshot_id = next((c.snapshot_id for c in child_reports if c.snapshot_id), None)
     counts = _counts(
-        Finding.objects.filter(report__in=child_reports).values_list(
-            "vulnerability__osv_id", "severity"
-        )
+        Finding.objects.filter(
+            report__in=child_reports, component__referrer__isnull=True
+        ).values_list("vulnerability__osv_id", "severity")
     )
     for severity, count in counts.items():
         setattr(report, severity, count)
@@ -677,7 +712,9 @@ def sbom_ingest(*, manifest: Manifest) -> ScanReport | None:
             _component_rows(locked, inventory.components), batch_size=1000
         )
         ComponentLicense.objects.bulk_create(_license_rows(locked, rows), batch_size=1000)
-        locked.component_count = Component.objects.filter(report=locked).count()
+        locked.component_count = Component.objects.filter(
+            report=locked, referrer__isnull=True
+        ).count()
         locked.sources = [
             *(s for s in locked.sources if not s.startswith(SBOM_SOURCE_PREFIX)),
             *inventory.sources,

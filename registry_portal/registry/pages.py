@@ -160,11 +160,11 @@ def decorate_tags(*, tags: list[Tag], user) -> list[Tag]:
             .filter(by_name)
             .values_list("namespace__name", "name")
         }
-    scans = scan_selectors.scan_summaries_for_manifests(
-        manifest_ids={tag.manifest_id for tag in tags}
+    scans = scan_selectors.scan_summaries_for_tags(
+        pairs={(tag.repository_id, tag.manifest_id) for tag in tags}
     )
     for tag in tags:
-        tag.scan = scans.get(tag.manifest_id)
+        tag.scan = scans.get((tag.repository_id, tag.manifest_id))
         tag.platforms = platforms.get(tag.manifest_id, [])
         tag.promoted_at = _parse_time((tag.provenance or {}).get("promoted_at"))
         source = (tag.provenance or {}).get("source_repository")
@@ -397,7 +397,9 @@ class TagScanPageMixin(RepositoryPageMixin):
             repository=self.repository,
             name=kwargs["tag"],
         )
-        self.report = scan_selectors.report_for_manifest(manifest=self.tag.manifest)
+        self.report = scan_selectors.report_for_manifest(
+            manifest=self.tag.manifest, repository=self.repository
+        )
         self.platforms = (
             list(scan_selectors.report_platform_reports(report=self.report)) if self.report else []
         )
@@ -471,7 +473,9 @@ class TagVulnerabilitiesView(TagScanPageMixin, TemplateView):
     }
 
     def queryset(self, report):
-        return scan_selectors.report_findings(report=report).defer("vulnerability__raw")
+        return scan_selectors.report_findings(report=report, repository=self.repository).defer(
+            "vulnerability__raw"
+        )
 
 
 class TagComponentsView(TagScanPageMixin, TemplateView):
@@ -489,7 +493,7 @@ class TagComponentsView(TagScanPageMixin, TemplateView):
     }
 
     def queryset(self, report):
-        return scan_selectors.report_components(report=report)
+        return scan_selectors.report_components(report=report, repository=self.repository)
 
 
 class TagScanRetryView(RepositoryPageMixin, View):

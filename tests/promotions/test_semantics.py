@@ -471,7 +471,9 @@ def test_a_record_waiting_for_its_scan_promotes_only_the_current_state(
     seed, jobs, monkeypatch, change
 ):
     scans = {}
-    monkeypatch.setattr(services, "_scan_facts", lambda manifest: scans.get(manifest.pk))
+    monkeypatch.setattr(
+        services, "_scan_facts", lambda manifest, repository=None: scans.get(manifest.pk)
+    )
     gate = policy(seed, NO_CRITICALS)
     tag = jobs(tag_set, repository=seed["source"], name="1.0", manifest=factories.make_manifest())
     assert PromotionRecord.objects.get().outcome == PromotionOutcome.WAITING

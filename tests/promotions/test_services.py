@@ -301,7 +301,9 @@ class FakeScan:
 
 def test_a_vulnerability_rule_waits_for_the_scan_then_decides(seed, pusher, monkeypatch):
     scans: dict[int, FakeScan] = {}
-    monkeypatch.setattr(services, "_scan_facts", lambda manifest: scans.get(manifest.pk))
+    monkeypatch.setattr(
+        services, "_scan_facts", lambda manifest, repository=None: scans.get(manifest.pk)
+    )
     services.policy_create(
         actor=seed["lead"],
         source=seed["source"],
@@ -326,7 +328,7 @@ def test_a_vulnerability_rule_waits_for_the_scan_then_decides(seed, pusher, monk
 
 
 def test_a_failed_scan_fails_the_waiting_promotion(seed, pusher, monkeypatch):
-    monkeypatch.setattr(services, "_scan_facts", lambda manifest: None)
+    monkeypatch.setattr(services, "_scan_facts", lambda manifest, repository=None: None)
     services.policy_create(
         actor=seed["lead"],
         source=seed["source"],
@@ -345,7 +347,7 @@ def test_a_scan_finishing_while_the_push_is_evaluated_is_not_missed(seed, pusher
     """The facts say 'not scanned'; by the time the waiting record is saved, the scan is done."""
     calls = []
 
-    def scan_facts(manifest):
+    def scan_facts(manifest, repository=None):
         calls.append(manifest.pk)
         if len(calls) == 1:
             return None  # read for the decision: no report yet

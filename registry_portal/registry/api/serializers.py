@@ -8,7 +8,7 @@ from rest_framework import serializers
 from registry_portal.registry.manifests import INDEX_TYPES
 from registry_portal.registry.models import Repository, Tag, TagEvent
 from scanning.api.serializers import ScanSummarySerializer
-from scanning.selectors import scan_summaries_for_manifests
+from scanning.selectors import scan_summaries_for_tags
 
 
 class RepositorySerializer(serializers.ModelSerializer):
@@ -57,8 +57,8 @@ class TagListSerializer(serializers.ListSerializer):
 
     def to_representation(self, data):
         tags = list(data.all() if hasattr(data, "all") else data)
-        self.child.scan_summaries = scan_summaries_for_manifests(
-            manifest_ids={tag.manifest_id for tag in tags}
+        self.child.scan_summaries = scan_summaries_for_tags(
+            pairs={(tag.repository_id, tag.manifest_id) for tag in tags}
         )
         return super().to_representation(tags)
 
@@ -85,7 +85,8 @@ class TagSerializer(serializers.ModelSerializer):
         "severity and SPDX license ids (/scan-reports/?digest= has the whole report). Null "
         "when the manifest has no report."
     )
-    scan_summaries = None  # manifest id -> summary, set by the list serializer
+    # (repository id, manifest id) -> summary, set by the list serializer
+    scan_summaries = None
 
     class Meta:
         model = Tag
@@ -110,8 +111,8 @@ class TagSerializer(serializers.ModelSerializer):
     def get_scan(self, tag: Tag) -> dict | None:
         summaries = self.scan_summaries
         if summaries is None:
-            summaries = scan_summaries_for_manifests(manifest_ids=[tag.manifest_id])
-        summary = summaries.get(tag.manifest_id)
+            summaries = scan_summaries_for_tags(pairs=[(tag.repository_id, tag.manifest_id)])
+        summary = summaries.get((tag.repository_id, tag.manifest_id))
         return ScanSummarySerializer(summary).data if summary is not None else None
 
 
