@@ -150,3 +150,42 @@ def test_qa_website_pages_and_api_do_not_show_the_foreign_sbom(world, client):
     client.force_login(world["dev1"])
     mine = client.get("/repos/dev1/copy/-/tags/copied/components/").content.decode()
     assert "invented" in mine
+
+
+def test_the_api_shows_the_sbom_only_where_its_referrer_is_linked(world):
+    from tests.isolation.test_findings import token_client
+
+    qa = token_client(world["qa_admin"])
+    tags = qa.get("/api/v1/tags/").json()["results"]
+    [v1] = [tag for tag in tags if tag["repository"] == "qa/website"]
+    assert v1["scan"]["vulnerabilities"]["critical"] == 0
+    assert "WTFPL" not in v1["scan"]["licenses"]
+    components = qa.get("/api/v1/components/").json()["results"]
+    assert components is not None and "invented" not in json.dumps(components)
+    assert "GHSA-inve-nted-crit" not in json.dumps(qa.get("/api/v1/findings/").json())
+    dev1 = token_client(world["dev1"])
+    tags = dev1.get("/api/v1/tags/").json()["results"]
+    by_repository = {tag["repository"]: tag["scan"] for tag in tags}
+    assert by_repository["qa/website"]["vulnerabilities"]["critical"] == 0
+    assert by_repository["dev1/copy"]["vulnerabilities"]["critical"] == 1
+    assert "invented" in json.dumps(dev1.get("/api/v1/components/").json())
+
+
+def test_an_sbom_on_a_platform_counts_for_the_index_only_where_linked(world):
+    website, personal = world["website"], world["personal"]
+    platform = db_images.push_image(website, [[db_images.DEBIAN_OS_RELEASE]], salt="p", tag=None)
+    index = db_images.push_index(website, [(platform, "linux/amd64")], tag="multi")
+    scan_services.scan_manifest(manifest_id=index.pk)
+    copy_image(platform, personal)
+    db_images.push_referrer(personal, platform, INVENTED, "application/vnd.cyclonedx+json")
+    scan_services.sbom_ingest(manifest=platform)
+    pairs = [(website.pk, index.pk), (personal.pk, index.pk)]
+    summaries = selectors.scan_summaries_for_tags(pairs=pairs)
+    assert summaries[(website.pk, index.pk)].vulnerability_counts["critical"] == 0
+    assert summaries[(personal.pk, index.pk)].vulnerability_counts["critical"] == 1
+    assert selectors.manifest_scan_facts(manifest=index, repository=website).components == (
+        selectors.manifest_scan_facts(manifest=index, repository=None).components
+    )
+    facts = selectors.manifest_scan_facts(manifest=index, repository=personal)
+    assert ("npm", "invented") in facts.components
+    assert facts.vulnerability_counts["critical"] == 1
