@@ -10,6 +10,10 @@ SEVERITIES = ("critical", "high", "medium", "low", "unknown")
 
 
 def link_referrers(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        # The new column's index is created after this function, in the same transaction:
+        # PostgreSQL refuses that while deferred foreign-key checks of these writes are pending.
+        schema_editor.execute("SET CONSTRAINTS ALL IMMEDIATE")
     Component = apps.get_model("scanning", "Component")
     Finding = apps.get_model("scanning", "Finding")
     Manifest = apps.get_model("registry", "Manifest")
