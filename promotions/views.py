@@ -416,6 +416,7 @@ class RepositoryActivityView(RepositoryPageMixin, TemplateView):
             tag_names.setdefault(manifest_id, []).append(name)
         for report in scans:
             report.tag_names = sorted(tag_names.get(report.manifest_id, []))
+        scan_selectors.reports_as_seen_in(reports=scans, repository=self.repository)
         context.update(
             events=Paginator(events, RECORDS_PER_PAGE).get_page(self.request.GET.get("page")),
             records=Paginator(records, RECORDS_PER_PAGE).get_page(self.request.GET.get("rpage")),

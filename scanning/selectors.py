@@ -389,15 +389,23 @@ def report_for_manifest(*, manifest: Manifest, repository=None) -> ScanReport | 
         )
     report.sources = [s for s in report.sources if _named_referrer(s) in linked | {""}]
     report.notes = [n for n in report.notes if _named_referrer(n) in linked | {""}]
-    if report.status == ScanStatus.DONE and linked:
-        part = sbom_parts([(repository, manifest.pk)]).get(
-            (_repository_id(repository), manifest.pk)
-        )
+    if linked:
+        reports_as_seen_in(reports=[report], repository=repository)
+    return report
+
+
+def reports_as_seen_in(*, reports: Iterable[ScanReport], repository) -> None:
+    """Add to each done report (in place: the instances become views, never to be saved) the
+    components and vulnerabilities of the SBOM referrers linked in ``repository``; one query
+    when there are none."""
+    done = [report for report in reports if report.status == ScanStatus.DONE]
+    parts = sbom_parts((repository, report.manifest_id) for report in done)
+    for report in done:
+        part = parts.get((_repository_id(repository), report.manifest_id))
         if part is not None:
             report.component_count += part.component_count
             for severity, count in part.vulnerability_counts.items():
                 setattr(report, severity, count)
-    return report
 
 
 def report_components(*, report: ScanReport, repository=None) -> QuerySet[Component]:
@@ -521,7 +529,8 @@ def report_platform_reports(*, report: ScanReport) -> QuerySet[ScanReport]:
 
 def repository_scan_reports(*, repository) -> QuerySet[ScanReport]:
     """The reports of the manifests present in a repository, newest first (for its
-    Activity tab); the manifest's bytes are not loaded."""
+    Activity tab); the manifest's bytes are not loaded. Their stored counts are the layers':
+    pass a page of them to `reports_as_seen_in` to add the SBOMs linked in the repository."""
     present = RepositoryManifest.objects.filter(
         repository=repository, manifest_id=OuterRef("manifest_id")
     )

@@ -152,6 +152,15 @@ def test_qa_website_pages_and_api_do_not_show_the_foreign_sbom(world, client):
     assert "invented" in mine
 
 
+def test_the_activity_tab_counts_the_sbom_only_where_its_referrer_is_linked(world, client):
+    client.force_login(world["qa_admin"])
+    theirs = client.get("/repos/qa/website/-/activity/").content.decode()
+    assert 'title="0 critical"' in theirs and 'title="1 critical"' not in theirs
+    client.force_login(world["dev1"])
+    mine = client.get("/repos/dev1/copy/-/activity/").content.decode()
+    assert 'title="1 critical"' in mine
+
+
 def test_the_api_shows_the_sbom_only_where_its_referrer_is_linked(world):
     from tests.isolation.test_findings import token_client
 
