@@ -36,7 +36,10 @@ def test_tags_outside_the_grammar_are_removed_with_a_history_event():
             size=2,
         )
         RepositoryManifest.objects.create(repository=repository, manifest=manifest)
-        for name in ("stable", "stable\n", " padded", "x" * 129, ".hidden"):
+        # A name over 128 characters can be stored only where the column's length is not
+        # enforced (SQLite); PostgreSQL refuses it, so it cannot be found there.
+        too_long = ["x" * 129] if connection.vendor == "sqlite" else []
+        for name in ("stable", "stable\n", " padded", ".hidden", *too_long):
             Tag.objects.create(
                 repository=repository, name=name, manifest=manifest, pushed_at=timezone.now()
             )
@@ -49,7 +52,7 @@ def test_tags_outside_the_grammar_are_removed_with_a_history_event():
         assert list(Tag.objects.values_list("name", flat=True)) == ["stable"]
         events = TagEvent.objects.order_by("tag_name")
         assert sorted(event.tag_name for event in events) == sorted(
-            [" padded", ".hidden", "stable\n", "x" * 129]
+            [" padded", ".hidden", "stable\n", *too_long]
         )
         assert all(event.old_digest == manifest.digest and not event.new_digest for event in events)
         assert {event.provenance["removed_by"] for event in events} == {"migration registry.0002"}
