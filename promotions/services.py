@@ -23,6 +23,7 @@ from registry_portal import grammar
 from registry_portal.accounts.choices import Action
 from registry_portal.accounts.permissions import repository_allows
 from registry_portal.errors import PermissionDenied, TagImmutable, ValidationFailed
+from registry_portal.outbox.services import job_enqueue
 from registry_portal.registry.models import Manifest, Repository, RepositoryManifest, Tag
 from registry_portal.registry.services import manifest_link, tag_set
 from scanning.selectors import manifest_scan_facts, manifests_scan_facts
@@ -833,7 +834,8 @@ class ApplyHandle:
 
 def policy_apply_queue(*, actor, policy: PromotionPolicy) -> ApplyHandle:
     """Save & Apply: queue the evaluation of the policy, as it is now, against the tags its
-    source has (after the commit). The one way every surface applies a policy.
+    source has (an outbox job, dispatched after the commit). The one way every surface applies
+    a policy.
 
     Needs admin on the source and the target. A disabled policy is refused.
     """
@@ -843,8 +845,9 @@ def policy_apply_queue(*, actor, policy: PromotionPolicy) -> ApplyHandle:
         raise ValidationFailed(
             "A disabled policy promotes nothing: enable it before applying it.", field="enabled"
         )
-    args = (policy.pk, actor.pk)
-    transaction.on_commit(lambda: tasks.apply_policy.delay(*args))
+    # An outbox job, written in the caller's transaction: a broker that is down at the
+    # commit leaves it to the sweeper instead of failing the request.
+    job_enqueue(kind=tasks.apply_policy.name, args=[policy.pk, actor.pk])
     return ApplyHandle(policy_id=policy.pk, revision=policy_revision(policy))
 
 

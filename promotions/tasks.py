@@ -43,7 +43,7 @@ def resume_all_waiting_promotions() -> int:
     return services.promotions_resume_all_waiting()
 
 
-@shared_task(**RETRY)
+@shared_task(**RETRY, base=OutboxTask)
 def apply_policy(policy_id: int, actor_id: int) -> int:
     """Save & Apply in the background: evaluate a policy against existing tags."""
     policy = PromotionPolicy.objects.filter(pk=policy_id).first()

@@ -459,10 +459,12 @@ _cache_url = os.environ.get("CACHE_URL") or (
     CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "db://"
 )
 if _cache_url.startswith(("redis://", "rediss://")):
+    # Redis down (often the broker's: issue 19): the database cache answers meanwhile.
     _shared_cache = {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "registry_portal.cache.RedisWithDatabaseFallback",
         "LOCATION": _cache_url,
         "KEY_PREFIX": "portal",
+        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
     }
 elif _cache_url == "db://":
     _shared_cache = {
@@ -478,6 +480,14 @@ CACHES = {
     "credentials": {
         "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
         "LOCATION": "portal-credentials",
+    },
+    # The shared cache's fallback while its Redis is down (registry_portal/cache.py); always
+    # configured, so `migrate` always creates its table.
+    "database": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "portal_cache",
+        "KEY_PREFIX": "portal",
+        "OPTIONS": {"MAX_ENTRIES": 100_000},
     },
 }
 # --- end Throttled authentication -----------------------------------------------------------

@@ -852,8 +852,7 @@ def osv_import_zip(
             snapshot.malformed = [str(entry) for entry in malformed[:MAX_RECORDED_MALFORMED]]
             snapshot.finished_at = timezone.now()
             snapshot.save()
-            snapshot_id = snapshot.pk
-            transaction.on_commit(lambda: rematch_task.delay(snapshot_id))
+            job_enqueue(kind=rematch_task.name, args=[snapshot.pk])
     except osv.OsvArchiveError as error:
         snapshot.status, snapshot.is_active, snapshot.error = (
             SnapshotStatus.FAILED,
@@ -927,7 +926,7 @@ def snapshot_activate(*, snapshot: OsvSnapshot) -> OsvSnapshot:
         OsvSnapshot.objects.filter(is_active=True).exclude(pk=locked.pk).update(is_active=False)
         locked.is_active = True
         locked.save(update_fields=["is_active"])
-        transaction.on_commit(lambda: rematch_task.delay(locked.pk))
+        job_enqueue(kind=rematch_task.name, args=[locked.pk])
     return locked
 
 
@@ -946,11 +945,11 @@ def osv_import_upload(*, archive: BinaryIO, name: str) -> OsvSnapshot:
 
 
 def osv_sync_queue() -> str:
-    """Queue a sync from OSV_SYNC_URL after the commit; returns the URL. A conflict when no
+    """Queue a sync from OSV_SYNC_URL (an outbox job); returns the URL. A conflict when no
     URL is configured (the offline path is an upload)."""
     from .tasks import osv_sync_task
 
     if not settings.OSV_SYNC_URL:
         raise Conflict("No OSV_SYNC_URL is configured: upload an OSV zip instead.")
-    transaction.on_commit(osv_sync_task.delay)
+    job_enqueue(kind=osv_sync_task.name)
     return settings.OSV_SYNC_URL

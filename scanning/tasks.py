@@ -35,7 +35,7 @@ def scan_manifest_task(manifest_id: int) -> str | None:
     return report.status if report is not None else None
 
 
-@shared_task(**RETRY)
+@shared_task(**RETRY, base=OutboxTask)
 def rematch_task(snapshot_id: int) -> int:
     """Re-match stored reports against a snapshot, if it is still the active one."""
     snapshot = OsvSnapshot.objects.filter(pk=snapshot_id, is_active=True).first()
@@ -44,7 +44,7 @@ def rematch_task(snapshot_id: int) -> int:
     return services.rematch(snapshot=snapshot)
 
 
-@shared_task(**RETRY)
+@shared_task(**RETRY, base=OutboxTask)
 def osv_sync_task() -> int | None:
     """Sync OSV data from OSV_SYNC_URL (off when empty); returns the new snapshot's id."""
     if not settings.OSV_SYNC_URL:

@@ -203,9 +203,12 @@ def test_behind_a_trusted_proxy_the_forwarded_address_counts(alice, settings):
         ({}, "django.core.cache.backends.db.DatabaseCache"),
         (
             {"CELERY_BROKER_URL": "redis://127.0.0.1:6379/12"},
-            "django.core.cache.backends.redis.RedisCache",
+            "registry_portal.cache.RedisWithDatabaseFallback",
         ),
-        ({"CACHE_URL": "redis://127.0.0.1:6379/12"}, "django.core.cache.backends.redis.RedisCache"),
+        (
+            {"CACHE_URL": "redis://127.0.0.1:6379/12"},
+            "registry_portal.cache.RedisWithDatabaseFallback",
+        ),
         (
             {"CELERY_BROKER_URL": "redis://127.0.0.1:6379/12", "CACHE_URL": "db://"},
             "django.core.cache.backends.db.DatabaseCache",
@@ -234,7 +237,7 @@ def test_failures_counted_in_one_process_lock_out_in_another(cache, tmp_path):
         "from django.core.management import call_command\n"
         "from django.test import RequestFactory\n"
         "from registry_portal.accounts import throttling\n"
-        "call_command('createcachetable')\n"
+        "call_command('createcachetable', verbosity=0)\n"
         f"request = RequestFactory().get('/v2/', REMOTE_ADDR='{net}.1')\n"
         f"for _ in range({LIMIT}): throttling.record_failure(request, username='{carol}')\n"
         "print(request.axes_locked_out)\n"

@@ -50,9 +50,8 @@ def _upload(client, data: bytes, name="all.zip"):
 
 
 @pytest.fixture
-def no_rematch(monkeypatch):
+def no_rematch(outbox_published):
     """Leave the re-match that an import queues un-run (tests that do not look at it)."""
-    monkeypatch.setattr(scanning_tasks.rematch_task, "delay", lambda snapshot_id: None)
 
 
 @pytest.fixture
@@ -209,16 +208,14 @@ def test_only_superusers_upload_osv_data(scans, client_for, kind):
 
 @pytest.mark.parametrize("kind", USERS)
 def test_only_superusers_trigger_a_sync(
-    scans, client_for, kind, settings, monkeypatch, django_capture_on_commit_callbacks
+    scans, client_for, kind, settings, outbox_published, django_capture_on_commit_callbacks
 ):
     settings.OSV_SYNC_URL = "https://osv.example/all.zip"
-    queued: list[bool] = []
-    monkeypatch.setattr(scanning_tasks.osv_sync_task, "delay", lambda: queued.append(True))
     with django_capture_on_commit_callbacks(execute=True):
         response = client_for(_user(scans, kind)).post("/api/v1/osv-snapshots/sync/")
     expected = {"anonymous": 401, "superuser": 202}.get(kind, 403)
     assert response.status_code == expected
-    assert queued == ([True] if expected == 202 else [])
+    assert outbox_published.args(".osv_sync_task") == ([[]] if expected == 202 else [])
     if expected == 202:
         assert response.json()["source"] == "https://osv.example/all.zip"
 

@@ -7,11 +7,14 @@
 - Pushes of different source tags that render the same target tag (a template without %n):
   every record that says "promoted" points at a target tag holding its digest; the later
   ones got a unique tag.
-- The lock, made to matter: while the test holds an uncommitted row of the target tag, two
-  jobs for two source tags rendering that tag are both under way. The first waits at its
-  insert holding the lock of (target, tag); the second waits for that lock, so it sees the
-  first one's tag when it gets it and makes its own unique. Without the lock both would see
-  no tag, and the second would overwrite the first when the row is released.
+- The lock, made to matter (PostgreSQL only): while the test holds an uncommitted row of the
+  target tag, two jobs for two source tags rendering that tag are both under way. The first
+  waits at its insert holding the lock of (target, tag); the second waits for that lock, so
+  it sees the first one's tag when it gets it and makes its own unique. Without the lock both
+  would see no tag, and the second would overwrite the first when the row is released.
+  SQLite has no such lock to test: its transactions are IMMEDIATE, so a writer holds the
+  database's one write lock, and an uncommitted row blocks every other writer (the jobs and
+  the test's own pushes end in "database is locked"). The first two races run on both.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -29,26 +33,51 @@ from registry_portal.registry.models import Tag
 from registry_portal.registry.services import tag_set
 from tests import factories
 from tests.integration.conftest import wait_for
+from tests.services import need
 from tests.support.servers import CeleryWorker
 
 ROUNDS = 6
 
 
-def test_concurrent_pushes_lose_no_image(celery_worker_process, tmp_path):
+@pytest.fixture
+def postgresql():
+    """Listed before the worker fixtures: the check comes before any worker starts."""
+    need(
+        connection.vendor == "postgresql",
+        "PostgreSQL (its advisory lock; an uncommitted row blocks every SQLite writer)",
+    )
+
+
+@pytest.fixture
+def two_workers(celery_worker_process, tmp_path):
     second = CeleryWorker(celery_worker_process.env, tmp_path / "worker-2.log")
     second.start()
     try:
-        _race(celery_worker_process, second)
+        yield celery_worker_process, second
     finally:
         second.stop()
 
 
-def _race(first_worker, second_worker):
+def test_concurrent_pushes_lose_no_image(two_workers):
+    _race(*two_workers)
+
+
+def test_a_held_target_tag_makes_the_lock_matter(postgresql, two_workers):
+    lead, source, target = _repositories()
+    _held_target_tag(lead, source, target)
+
+
+def _repositories():
     lead = factories.make_user("lead")
     dev, qa = factories.make_org("dev"), factories.make_org("qa")
     source, target = factories.make_repo(dev, "website"), factories.make_repo(qa, "website")
     for org, repository in ((dev, source), (qa, target)):
         factories.make_team(org, members=[lead], level=AccessLevel.ADMIN, repository=repository)
+    return lead, source, target
+
+
+def _race(first_worker, second_worker):
+    lead, source, target = _repositories()
     services.policy_create(
         actor=lead,
         source=source,
@@ -114,8 +143,6 @@ def _race(first_worker, second_worker):
         assert held.manifest.digest == record.digest, record.reason
     assert len({record.target_tag for record in collided}) == 2 * ROUNDS
 
-    _held_target_tag(source, target, first_worker, second_worker)
-
 
 class _Release(Exception):
     pass
@@ -140,8 +167,7 @@ def _hold_uncommitted_tag(target, held, release):
         connection.close()
 
 
-def _held_target_tag(source, target, first_worker, second_worker):
-    lead = PromotionRecord.objects.first().policy.created_by
+def _held_target_tag(lead, source, target):
     services.policy_create(
         actor=lead,
         source=source,

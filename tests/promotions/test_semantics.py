@@ -14,7 +14,6 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from promotions import services
-from promotions import tasks as promotion_tasks
 from promotions.choices import OnMove, PromotionOutcome
 from promotions.models import PromotionRecord
 from registry_portal.outbox import services as outbox_services
@@ -33,11 +32,8 @@ FROZEN = datetime(2024, 6, 1, 12, 0, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def jobs(monkeypatch, outbox_run_at_once, django_capture_on_commit_callbacks):
-    """Queued jobs (outbox jobs, and tasks queued with .delay) run at once, on commit, as a
-    worker would run them."""
-    for task in (scanning_tasks.rematch_task, promotion_tasks.apply_policy):
-        monkeypatch.setattr(task, "delay", task)
+def jobs(outbox_run_at_once, django_capture_on_commit_callbacks):
+    """Queued jobs (outbox jobs) run at once, on commit, as a worker would run them."""
 
     def run(function, *args, **kwargs):
         with django_capture_on_commit_callbacks(execute=True):

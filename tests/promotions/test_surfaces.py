@@ -8,7 +8,6 @@ import pytest
 from rest_framework.test import APIClient
 
 from promotions import services
-from promotions import tasks as promotion_tasks
 from promotions.models import PromotionPolicy, PromotionRecord
 from registry_portal.registry.services import tag_set
 from tests import factories
@@ -77,9 +76,8 @@ def form_data(seed, **fields):
 
 
 def test_the_api_answers_202_with_a_handle_to_the_records_of_the_apply(
-    seed, stable_policy, api, queued, monkeypatch, django_capture_on_commit_callbacks
+    seed, stable_policy, api, queued, outbox_run_at_once, django_capture_on_commit_callbacks
 ):
-    monkeypatch.setattr(promotion_tasks.apply_policy, "delay", promotion_tasks.apply_policy)
     tag_set(repository=seed["source"], name="1.0-stable", manifest=factories.make_manifest())
     client = api(seed["lead"])
     with django_capture_on_commit_callbacks(execute=True):

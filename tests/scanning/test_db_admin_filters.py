@@ -7,7 +7,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from registry_portal.accounts.choices import AccessLevel
-from scanning import services, tasks
+from scanning import services
 from scanning.filtersets import ComponentFilterSet, FindingFilterSet, ScanReportFilterSet
 from scanning.models import Component, Finding, OsvSnapshot, ScanReport
 from tests import factories
@@ -75,8 +75,7 @@ def test_retry_action_queues_failed_scans_the_user_may_push(client, world, outbo
     assert world["python"].status == "queued"
 
 
-def test_superusers_upload_an_osv_zip(client, world, monkeypatch):
-    monkeypatch.setattr(tasks.rematch_task, "delay", lambda snapshot_id: None)
+def test_superusers_upload_an_osv_zip(client, world, outbox_published):
     admin = factories.make_user(is_staff=True, is_superuser=True)
     client.force_login(admin)
     url = reverse("admin:scanning_osvsnapshot_upload")

@@ -18,10 +18,9 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def rematches(monkeypatch):
-    calls: list[int] = []
-    monkeypatch.setattr(tasks.rematch_task, "delay", calls.append)
-    return calls
+def rematches(outbox_published):
+    """The re-match an import queues: an outbox job, recorded when dispatched, not sent."""
+    return outbox_published
 
 
 def test_import_makes_an_active_snapshot_and_queues_the_rematch(
@@ -38,7 +37,7 @@ def test_import_makes_an_active_snapshot_and_queues_the_rematch(
     assert snapshot.malformed_count == 2
     assert [entry.split(":")[0] for entry in snapshot.malformed] == ["BAD-1.json", "BAD-2.json"]
     assert not OsvVulnerability.objects.filter(osv_id="GONE-1").exists()
-    assert rematches == [snapshot.pk]
+    assert rematches.args(".rematch_task") == [[snapshot.pk]]
     requests_row = OsvAffected.objects.get(vulnerability__osv_id="GHSA-aaaa-bbbb-cccc")
     assert (requests_row.ecosystem_base, requests_row.name) == ("PyPI", "requests")
 
