@@ -17,6 +17,8 @@ CLEARED = frozenset(
         "CELERY_BROKER_URL",
         "DATABASE_URL",
         "DEBUG",
+        # Set by the browser tests for their own process; `check --deploy` refuses it.
+        "DJANGO_ALLOW_ASYNC_UNSAFE",
         "PORTAL_URL",
         "SECRET_KEY",
         "SECURE_HSTS_SECONDS",
