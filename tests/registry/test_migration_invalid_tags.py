@@ -3,18 +3,12 @@ event) and keeps their images in the repository."""
 
 import pytest
 from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
+
+from tests.support.migrations import migrate, migrate_to_latest
 
 BEFORE = [("registry", "0001_initial")]
 AFTER = [("registry", "0002_i11a_grammar")]
-
-
-def migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
 
 
 @pytest.mark.django_db(transaction=True)
@@ -59,5 +53,4 @@ def test_tags_outside_the_grammar_are_removed_with_a_history_event():
         # The image stays in the repository, pullable by digest.
         assert RepositoryManifest.objects.filter(manifest__digest=manifest.digest).exists()
     finally:
-        executor = MigrationExecutor(connection)
-        executor.migrate(executor.loader.graph.leaf_nodes())
+        migrate_to_latest()

@@ -2,18 +2,11 @@
 those whose referrer is gone, and makes the stored counts the layer scan's alone."""
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
+
+from tests.support.migrations import migrate, migrate_to_latest
 
 BEFORE = [("scanning", "0002_i11b_incomplete_reasons")]
 AFTER = [("scanning", "0003_i10b_component_referrer")]
-
-
-def migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
 
 
 def manifest(Manifest, letter):
@@ -69,5 +62,4 @@ def test_sbom_components_name_their_referrer_and_counts_become_the_layers():
         report = ScanReport.objects.get(pk=report.pk)
         assert (report.critical, report.high, report.component_count) == (0, 1, 1)
     finally:
-        executor = MigrationExecutor(connection)
-        executor.migrate(executor.loader.graph.leaf_nodes())
+        migrate_to_latest()
